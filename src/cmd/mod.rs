@@ -1,0 +1,15 @@
+//! One module per subcommand.
+
+pub mod image;
+pub mod styles;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Image(args) => image::run(args),
+        Command::Styles(args) => styles::run(args),
+    }
+}

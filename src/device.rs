@@ -1,0 +1,137 @@
+//! Backend and device selection. The CPU backend is burn's `flex` (pure Rust, SIMD,
+//! multi-threaded), chosen by measurement over `ndarray`; the CUDA backend is compiled in
+//! with the `cuda` feature and picked by default when a GPU answers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::backend::Backend;
+
+use crate::error::Error;
+
+/// The CPU backend.
+pub type Cpu = burn::backend::Flex;
+/// The CUDA backend.
+#[cfg(feature = "cuda")]
+pub type Gpu = burn::backend::Cuda;
+
+/// Where to run the network, as given by `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            _ => match s.strip_prefix("cuda:") {
+                Some(index) => index
+                    .parse()
+                    .map(Self::Cuda)
+                    .map_err(|_| format!("'{s}' is not a device; use cpu, cuda or cuda:N")),
+                None => Err(format!("'{s}' is not a device; use cpu, cuda or cuda:N")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// The device to use when `--device` is not given: the first GPU when this build has CUDA
+/// and a GPU answers, else the CPU.
+pub fn default_device() -> DeviceSpec {
+    #[cfg(feature = "cuda")]
+    if cuda_available(0) {
+        return DeviceSpec::Cuda(0);
+    }
+    DeviceSpec::Cpu
+}
+
+/// Whether CUDA device `index` can run a kernel. The driver is loaded at run time and
+/// panics when absent, so the probe runs behind `catch_unwind` with a silent panic hook.
+#[cfg(feature = "cuda")]
+pub fn cuda_available(index: usize) -> bool {
+    use burn::tensor::Tensor;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let ok = std::panic::catch_unwind(|| {
+        let device = burn::backend::cuda::CudaDevice::new(index);
+        let t = Tensor::<Gpu, 1>::ones([4], &device);
+        t.sum().into_scalar() == 4.0
+    })
+    .unwrap_or(false);
+    std::panic::set_hook(hook);
+    ok
+}
+
+/// Checks that the requested device exists in this build and on this machine.
+pub fn check_device(spec: DeviceSpec) -> Result<(), Error> {
+    match spec {
+        DeviceSpec::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => {
+            if cuda_available(i) {
+                Ok(())
+            } else {
+                Err(Error::Device(format!(
+                    "CUDA device {i} is not available (no NVIDIA driver, or no such GPU); use --device cpu"
+                )))
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => Err(Error::Device(
+            "this faststyle was built without CUDA support; rebuild with `cargo build --release --features cuda` or use --device cpu".to_string(),
+        )),
+    }
+}
+
+/// Work that can run on any backend. `dispatch` picks the backend for a device at run time.
+pub trait BackendTask {
+    type Output;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `task` on the backend and device named by `spec` (which `check_device` accepted).
+pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> T::Output {
+    match spec {
+        DeviceSpec::Cpu => task.run::<Cpu>(Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => task.run::<Gpu>(burn::backend::cuda::CudaDevice::new(i)),
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => task.run::<Cpu>(Default::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<DeviceSpec>(), Ok(DeviceSpec::Cpu));
+        assert_eq!("cuda".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
+        assert_eq!("CUDA:2".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(2)));
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        assert!("tpu".parse::<DeviceSpec>().is_err());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_is_a_clear_error() {
+        let err = check_device(DeviceSpec::Cuda(0)).unwrap_err().to_string();
+        assert!(err.contains("without CUDA support"), "{err}");
+    }
+}

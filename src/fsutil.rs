@@ -1,0 +1,60 @@
+//! Output files are written to a temporary file beside the target and renamed into place
+//! only when complete, so a failed or interrupted run never leaves a half-written file
+//! under the output name.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Writes `path` through `write`. Without `overwrite`, an existing file is an
+/// `AlreadyExists` error, checked before any work and again at the final rename.
+pub fn write_atomically<F>(path: &Path, overwrite: bool, write: F) -> io::Result<()>
+where
+    F: FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+{
+    if !overwrite && path.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the file already exists",
+        ));
+    }
+    let mut tmp = temp_beside(path)?;
+    {
+        let mut writer = BufWriter::new(tmp.as_file_mut());
+        write(&mut writer)?;
+        writer.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    let result = if overwrite {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    result.map(|_| ()).map_err(|e| e.error)
+}
+
+/// A hidden temporary file in the target's directory (same file system, so the final
+/// rename is atomic); removed automatically if dropped before being persisted.
+pub fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(dir)
+}
+
+/// A short reason for an I/O error, without Rust's "(os error N)" noise.
+pub fn describe_io(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}

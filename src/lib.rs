@@ -1,0 +1,14 @@
+//! faststyle: fast neural style transfer for video and images.
+//!
+//! The library holds everything; `main.rs` only parses the command line and reports errors.
+
+pub mod catalog;
+pub mod cli;
+pub mod cmd;
+pub mod device;
+pub mod error;
+pub mod fsutil;
+pub mod model;
+pub mod picture;
+
+pub use error::{Error, Result};

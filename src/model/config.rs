@@ -1,0 +1,111 @@
+//! Architecture settings of a transformer; they travel inside every style model file.
+
+use serde::{Deserialize, Serialize};
+
+/// Channel counts of the three resolution levels at width 1.0 (Johnson et al.).
+const BASE_CHANNELS: [usize; 3] = [32, 64, 128];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    /// Channel multiplier: 1.0 = 32/64/128 channels, 0.5 = 16/32/64 (about 4x cheaper).
+    pub width: f32,
+    /// Number of residual blocks at quarter resolution.
+    pub residual_blocks: usize,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        Self {
+            width: 1.0,
+            residual_blocks: 5,
+        }
+    }
+}
+
+impl TransformerConfig {
+    pub fn new(width: f32, residual_blocks: usize) -> Self {
+        Self {
+            width,
+            residual_blocks,
+        }
+    }
+
+    /// Rejects settings that cannot make a network, so a bad file or flag fails early.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= 8.0) {
+            return Err(format!("width {} is outside (0, 8]", self.width));
+        }
+        if self.residual_blocks > 64 {
+            return Err(format!(
+                "{} residual blocks is more than the 64 supported",
+                self.residual_blocks
+            ));
+        }
+        Ok(())
+    }
+
+    /// Channels at full, half and quarter resolution.
+    pub fn channels(&self) -> [usize; 3] {
+        BASE_CHANNELS.map(|c| ((c as f32 * self.width).round() as usize).max(1))
+    }
+
+    /// Number of learned parameters (weights, biases, instance-norm scales and shifts).
+    pub fn parameter_count(&self) -> usize {
+        let [c1, c2, c3] = self.channels();
+        let conv = |i: usize, o: usize, k: usize| i * o * k * k + o;
+        let conv_norm = |i, o, k| conv(i, o, k) + 2 * o;
+        conv_norm(3, c1, 9)
+            + conv_norm(c1, c2, 3)
+            + conv_norm(c2, c3, 3)
+            + self.residual_blocks * 2 * conv_norm(c3, c3, 3)
+            + conv_norm(c3, c2, 3)
+            + conv_norm(c2, c1, 3)
+            + conv(c1, 3, 9)
+    }
+
+    /// Multiply-adds per output pixel, for FLOP figures in benchmarks.
+    pub fn macs_per_pixel(&self) -> f64 {
+        let [c1, c2, c3] = self.channels().map(|c| c as f64);
+        let full = 3.0 * c1 * 81.0 + c1 * 3.0 * 81.0 + c2 * c1 * 9.0;
+        let half = (c1 * c2 * 9.0 + c3 * c2 * 9.0) / 4.0;
+        let quarter = (c2 * c3 * 9.0 + self.residual_blocks as f64 * 2.0 * c3 * c3 * 9.0) / 16.0;
+        full + half + quarter
+    }
+
+    /// A short human-readable description, e.g. "width 1.0, 5 residual blocks, 1.68 M params".
+    pub fn describe(&self) -> String {
+        format!(
+            "width {}, {} residual blocks, {:.2} M params",
+            self.width,
+            self.residual_blocks,
+            self.parameter_count() as f64 / 1e6
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_network_matches_the_design_figures() {
+        let c = TransformerConfig::default();
+        assert_eq!(c.channels(), [32, 64, 128]);
+        assert_eq!(c.parameter_count(), 1_679_235);
+        // DESIGN.md: about 153.8 k multiply-adds per output pixel.
+        assert!((c.macs_per_pixel() - 153_792.0).abs() < 1.0, "{}", c.macs_per_pixel());
+    }
+
+    #[test]
+    fn half_width_halves_channels() {
+        assert_eq!(TransformerConfig::new(0.5, 5).channels(), [16, 32, 64]);
+    }
+
+    #[test]
+    fn invalid_settings_are_rejected() {
+        assert!(TransformerConfig::new(0.0, 5).validate().is_err());
+        assert!(TransformerConfig::new(f32::NAN, 5).validate().is_err());
+        assert!(TransformerConfig::new(1.0, 1000).validate().is_err());
+        assert!(TransformerConfig::new(0.5, 0).validate().is_ok());
+    }
+}

@@ -1,0 +1,229 @@
+//! Building blocks of the transformer: reflection-padded convolution, affine instance
+//! norm and nearest-neighbour upsampling.
+
+use burn::module::{Initializer, Module, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::Tensor;
+
+/// Variance epsilon of instance norm, as in PyTorch's `InstanceNorm2d`.
+pub const INSTANCE_NORM_EPS: f64 = 1e-5;
+
+/// A convolution whose input is reflection-padded by `kernel / 2` on every side, so that
+/// stride 1 keeps the size and stride 2 halves it (for even sizes) without zero borders.
+#[derive(Module, Debug)]
+pub struct ReflectConv<B: Backend> {
+    pub weight: Param<Tensor<B, 4>>,
+    pub bias: Param<Tensor<B, 1>>,
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl<B: Backend> ReflectConv<B> {
+    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+        let fan_in = c_in * kernel * kernel;
+        // PyTorch's default conv init (Kaiming uniform with a = sqrt(5)), which the
+        // reference implementations train from.
+        let init = Initializer::KaimingUniform {
+            gain: 1.0 / 3.0f64.sqrt(),
+            fan_out_only: false,
+        };
+        let weight = init.init_with([c_out, c_in, kernel, kernel], Some(fan_in), Some(c_out * kernel * kernel), device);
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let bias = Initializer::Uniform { min: -bound, max: bound }.init([c_out], device);
+        Self { weight, bias, kernel, stride }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let pad = self.kernel / 2;
+        let x = if pad > 0 { x.pad([(pad, pad), (pad, pad)], PadMode::Reflect) } else { x };
+        conv2d(
+            x,
+            self.weight.val(),
+            Some(self.bias.val()),
+            ConvOptions::new([self.stride; 2], [0, 0], [1, 1], 1),
+        )
+    }
+}
+
+/// Instance normalization with a learned per-channel scale and shift (Ulyanov et al.).
+#[derive(Module, Debug)]
+pub struct InstanceNorm<B: Backend> {
+    pub gamma: Param<Tensor<B, 1>>,
+    pub beta: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> InstanceNorm<B> {
+    pub fn new(channels: usize, device: &B::Device) -> Self {
+        Self {
+            gamma: Initializer::Ones.init([channels], device),
+            beta: Initializer::Zeros.init([channels], device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let c = x.dims()[1];
+        let gamma = self.gamma.val().reshape([1, c, 1, 1]);
+        let beta = self.beta.val().reshape([1, c, 1, 1]);
+        normalize_instances(x) * gamma + beta
+    }
+}
+
+/// Normalizes each (image, channel) plane to mean 0 and (biased) variance 1.
+pub fn normalize_instances<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let flat = x.reshape([n, c, h * w]);
+    let mean = flat.clone().mean_dim(2);
+    let centered = flat - mean;
+    let var = centered.clone().square().mean_dim(2);
+    let normed = centered / (var + INSTANCE_NORM_EPS).sqrt();
+    normed.reshape([n, c, h, w])
+}
+
+/// Nearest-neighbour upsampling by 2 in both spatial dimensions.
+pub fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1])
+        .expand([n, c, h, 2, w, 2])
+        .reshape([n, c, 2 * h, 2 * w])
+}
+
+/// Convolution, instance norm and optionally ReLU: the unit every layer but the last uses.
+#[derive(Module, Debug)]
+pub struct ConvNorm<B: Backend> {
+    pub conv: ReflectConv<B>,
+    pub norm: InstanceNorm<B>,
+    pub relu: bool,
+}
+
+impl<B: Backend> ConvNorm<B> {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            conv: ReflectConv::new(c_in, c_out, kernel, stride, device),
+            norm: InstanceNorm::new(c_out, device),
+            relu,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let y = self.norm.forward(self.conv.forward(x));
+        if self.relu { burn::tensor::activation::relu(y) } else { y }
+    }
+}
+
+/// conv3x3-IN-ReLU-conv3x3-IN plus the identity.
+#[derive(Module, Debug)]
+pub struct ResidualBlock<B: Backend> {
+    pub a: ConvNorm<B>,
+    pub b: ConvNorm<B>,
+}
+
+impl<B: Backend> ResidualBlock<B> {
+    pub fn new(channels: usize, device: &B::Device) -> Self {
+        Self {
+            a: ConvNorm::new(channels, channels, 3, 1, true, device),
+            b: ConvNorm::new(channels, channels, 3, 1, false, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let y = self.b.forward(self.a.forward(x.clone()));
+        x + y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    type B = crate::device::Cpu;
+
+    #[test]
+    fn instance_norm_gives_zero_mean_unit_variance_per_channel() {
+        let device = Default::default();
+        let x = Tensor::<B, 4>::random([2, 3, 7, 5], Distribution::Normal(4.0, 9.0), &device);
+        let y = normalize_instances(x);
+        let flat = y.reshape([6, 35]);
+        let mean = flat.clone().mean_dim(1);
+        let var = (flat - mean.clone()).square().mean_dim(1);
+        mean.into_data()
+            .assert_approx_eq::<f32>(&TensorData::zeros::<f32, _>([6, 1]), Tolerance::absolute(1e-4));
+        var.into_data()
+            .assert_approx_eq::<f32>(&TensorData::ones::<f32, _>([6, 1]), Tolerance::absolute(1e-3));
+    }
+
+    #[test]
+    fn instance_norm_applies_scale_and_shift() {
+        let device = Default::default();
+        let mut norm = InstanceNorm::<B>::new(2, &device);
+        norm.gamma = Param::from_data([2.0f32, 0.5], &device);
+        norm.beta = Param::from_data([1.0f32, -3.0], &device);
+        let x = Tensor::<B, 4>::from_data([[[[1.0f32, 3.0]], [[10.0, 20.0]]]], &device);
+        // Each channel normalizes to [-1, 1] (up to eps), then gamma * v + beta.
+        let expected = TensorData::from([[[[-1.0f32, 3.0]], [[-3.5, -2.5]]]]);
+        norm.forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-3));
+    }
+
+    #[test]
+    fn reflection_padding_matches_a_hand_worked_example() {
+        let device = Default::default();
+        // Reflection mirrors around the edge pixel without repeating it: rows 2 1 | 0 1 2 | 1.
+        let x = Tensor::<B, 4>::from_data(
+            [[[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]],
+            &device,
+        );
+        let padded = x.pad([(0, 0), (0, 0), (2, 1), (1, 2)], PadMode::Reflect);
+        let expected = TensorData::from([[[
+            [8.0f32, 7.0, 8.0, 9.0, 8.0, 7.0],
+            [5.0, 4.0, 5.0, 6.0, 5.0, 4.0],
+            [2.0, 1.0, 2.0, 3.0, 2.0, 1.0],
+            [5.0, 4.0, 5.0, 6.0, 5.0, 4.0],
+            [8.0, 7.0, 8.0, 9.0, 8.0, 7.0],
+            [5.0, 4.0, 5.0, 6.0, 5.0, 4.0],
+        ]]]);
+        padded.into_data().assert_eq(&expected, true);
+    }
+
+    #[test]
+    fn reflect_conv_sums_the_reflected_neighbourhood() {
+        let device = Default::default();
+        let mut conv = ReflectConv::<B>::new(1, 1, 3, 1, &device);
+        conv.weight = Param::from_data([[[[1.0f32; 3]; 3]]], &device);
+        conv.bias = Param::from_data([0.5f32], &device);
+        let x = Tensor::<B, 4>::from_data([[[[1.0f32, 2.0], [3.0, 4.0]]]], &device);
+        // Reflect-padded 2x2 → 4x4:
+        //   4 3 4 3
+        //   2 1 2 1
+        //   4 3 4 3
+        //   2 1 2 1
+        // so the four 3x3 window sums are 27, 24, 21 and 18, plus the bias.
+        let expected = TensorData::from([[[[27.5f32, 24.5], [21.5, 18.5]]]]);
+        conv.forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-4));
+    }
+
+    #[test]
+    fn upsample_repeats_each_pixel_twice_in_both_directions() {
+        let device = Default::default();
+        let x = Tensor::<B, 4>::from_data([[[[1.0f32, 2.0], [3.0, 4.0]]]], &device);
+        let expected = TensorData::from([[[
+            [1.0f32, 1.0, 2.0, 2.0],
+            [1.0, 1.0, 2.0, 2.0],
+            [3.0, 3.0, 4.0, 4.0],
+            [3.0, 3.0, 4.0, 4.0],
+        ]]]);
+        upsample_nearest2(x).into_data().assert_eq(&expected, true);
+    }
+}

@@ -1,0 +1,170 @@
+//! The feed-forward style network of Johnson et al. (2016) with instance norm: three
+//! downsampling convolutions, residual blocks, two nearest-upsample + conv stages, and a
+//! 9x9 output convolution. Input and output are RGB in 0..255, NCHW.
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::PadMode;
+use burn::tensor::Tensor;
+
+use super::config::TransformerConfig;
+use super::layers::{upsample_nearest2, ConvNorm, ReflectConv, ResidualBlock};
+
+/// The network downsamples twice by 2, so sizes are padded to a multiple of this.
+pub const SIZE_MULTIPLE: usize = 4;
+/// Smallest padded side: the 3x3 reflection pads at quarter resolution need 2 pixels there.
+pub const MIN_SIDE: usize = 8;
+
+#[derive(Module, Debug)]
+pub struct Transformer<B: Backend> {
+    pub conv1: ConvNorm<B>,
+    pub conv2: ConvNorm<B>,
+    pub conv3: ConvNorm<B>,
+    pub res: Vec<ResidualBlock<B>>,
+    pub up1: ConvNorm<B>,
+    pub up2: ConvNorm<B>,
+    pub out: ReflectConv<B>,
+}
+
+impl<B: Backend> Transformer<B> {
+    /// A freshly initialized network (PyTorch-style default init).
+    pub fn new(config: &TransformerConfig, device: &B::Device) -> Self {
+        let [c1, c2, c3] = config.channels();
+        Self {
+            conv1: ConvNorm::new(3, c1, 9, 1, true, device),
+            conv2: ConvNorm::new(c1, c2, 3, 2, true, device),
+            conv3: ConvNorm::new(c2, c3, 3, 2, true, device),
+            res: (0..config.residual_blocks)
+                .map(|_| ResidualBlock::new(c3, device))
+                .collect(),
+            up1: ConvNorm::new(c3, c2, 3, 1, true, device),
+            up2: ConvNorm::new(c2, c1, 3, 1, true, device),
+            out: ReflectConv::new(c1, 3, 9, 1, device),
+        }
+    }
+
+    /// Runs the network on an input whose height and width are multiples of
+    /// [`SIZE_MULTIPLE`] and at least [`MIN_SIDE`]. Training calls this directly.
+    pub fn forward_aligned(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut y = self.conv3.forward(self.conv2.forward(self.conv1.forward(x)));
+        for block in &self.res {
+            y = block.forward(y);
+        }
+        let y = self.up1.forward(upsample_nearest2(y));
+        let y = self.up2.forward(upsample_nearest2(y));
+        // tanh keeps the output in range with a smooth gradient: (tanh + 1) * 127.5 ∈ (0, 255).
+        (self.out.forward(y).tanh() + 1.0) * 127.5
+    }
+
+    /// Stylizes images of any size: pads to what the network takes, then crops back, so the
+    /// output has exactly the input's height and width.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, h, w] = x.dims();
+        let (top, bottom) = padding_for(h);
+        let (left, right) = padding_for(w);
+        if top + bottom + left + right == 0 {
+            return self.forward_aligned(x);
+        }
+        let padded = pad_reflect_or_edge(x, top, bottom, 2);
+        let padded = pad_reflect_or_edge(padded, left, right, 3);
+        let y = self.forward_aligned(padded);
+        let [n, c, _, _] = y.dims();
+        y.slice([0..n, 0..c, top..top + h, left..left + w])
+    }
+}
+
+/// Padding (before, after) that brings `side` to a valid network size, split evenly.
+pub fn padding_for(side: usize) -> (usize, usize) {
+    let target = side.div_ceil(SIZE_MULTIPLE).max(1) * SIZE_MULTIPLE;
+    let target = target.max(MIN_SIDE);
+    let total = target - side;
+    (total / 2, total - total / 2)
+}
+
+/// Reflection padding along `dim`; where the side is too small to reflect (reflection
+/// needs padding < side), the edge is replicated instead.
+pub fn pad_reflect_or_edge<B: Backend>(
+    x: Tensor<B, 4>,
+    before: usize,
+    after: usize,
+    dim: usize,
+) -> Tensor<B, 4> {
+    if before == 0 && after == 0 {
+        return x;
+    }
+    let side = x.dims()[dim];
+    let mut pads = [(0, 0); 4];
+    pads[dim] = (before, after);
+    let mode = if before < side && after < side {
+        PadMode::Reflect
+    } else {
+        PadMode::Edge
+    };
+    x.pad(pads, mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type B = crate::device::Cpu;
+
+    fn tiny() -> TransformerConfig {
+        TransformerConfig::new(0.25, 1)
+    }
+
+    fn run(h: usize, w: usize) -> Tensor<B, 4> {
+        let device = Default::default();
+        let model = Transformer::<B>::new(&tiny(), &device);
+        let x = Tensor::<B, 4>::random([1, 3, h, w], Distribution::Uniform(0.0, 255.0), &device);
+        model.forward(x)
+    }
+
+    #[test]
+    fn output_size_equals_input_size() {
+        for (h, w) in [(256, 256), (255, 257), (1, 3), (3, 1), (1, 1), (5, 9), (61, 97)] {
+            let y = run(h, w);
+            assert_eq!(y.dims(), [1, 3, h, w], "input {h}x{w}");
+        }
+    }
+
+    #[test]
+    fn output_is_in_pixel_range() {
+        let y = run(33, 17);
+        let min = y.clone().min().into_scalar();
+        let max = y.max().into_scalar();
+        assert!((0.0..=255.0).contains(&min) && (0.0..=255.0).contains(&max), "{min}..{max}");
+    }
+
+    #[test]
+    fn default_network_has_the_published_parameter_count() {
+        let device = Default::default();
+        let model = Transformer::<B>::new(&TransformerConfig::default(), &device);
+        assert_eq!(model.num_params(), 1_679_235);
+    }
+
+    #[test]
+    fn padding_reaches_a_valid_size_and_splits_evenly() {
+        assert_eq!(padding_for(256), (0, 0));
+        assert_eq!(padding_for(255), (0, 1));
+        assert_eq!(padding_for(257), (1, 2));
+        assert_eq!(padding_for(1), (3, 4));
+        assert_eq!(padding_for(8), (0, 0));
+    }
+
+    #[test]
+    fn batch_items_are_independent() {
+        // Instance norm works per image: an image's result must not depend on its batch mates.
+        let device = Default::default();
+        let model = Transformer::<B>::new(&tiny(), &device);
+        let a = Tensor::<B, 4>::random([1, 3, 16, 12], Distribution::Uniform(0.0, 255.0), &device);
+        let b = Tensor::<B, 4>::random([1, 3, 16, 12], Distribution::Uniform(0.0, 255.0), &device);
+        let alone = model.forward(a.clone());
+        let batched = model.forward(Tensor::cat(vec![a, b], 0));
+        let first = batched.slice([0..1, 0..3, 0..16, 0..12]);
+        alone
+            .into_data()
+            .assert_approx_eq::<f32>(&first.into_data(), burn::tensor::Tolerance::absolute(1e-3));
+    }
+}
