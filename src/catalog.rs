@@ -22,7 +22,10 @@ pub fn style_dirs() -> Vec<PathBuf> {
     if let Some(value) = std::env::var_os(STYLES_ENV) {
         dirs.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));
     }
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         dirs.push(exe_dir.join("styles"));
     }
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("styles"));

@@ -41,7 +41,11 @@ impl Planar {
         let q = |v: f32| v.round().clamp(0.0, 255.0) as u8;
         RgbImage::from_fn(self.width as u32, self.height as u32, |x, y| {
             let i = y as usize * self.width + x as usize;
-            image::Rgb([q(self.data[i]), q(self.data[n + i]), q(self.data[2 * n + i])])
+            image::Rgb([
+                q(self.data[i]),
+                q(self.data[n + i]),
+                q(self.data[2 * n + i]),
+            ])
         })
     }
 
@@ -133,11 +137,23 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, Error> {
         detail,
     };
     let reader = image::ImageReader::open(path)
-        .map_err(|e| input(format!("cannot open it: {}", crate::fsutil::describe_io(&e))))?
+        .map_err(|e| {
+            input(format!(
+                "cannot open it: {}",
+                crate::fsutil::describe_io(&e)
+            ))
+        })?
         .with_guessed_format()
-        .map_err(|e| input(format!("cannot read it: {}", crate::fsutil::describe_io(&e))))?;
+        .map_err(|e| {
+            input(format!(
+                "cannot read it: {}",
+                crate::fsutil::describe_io(&e)
+            ))
+        })?;
     if reader.format().is_none() {
-        return Err(input("is not an image in a format faststyle reads".to_string()));
+        return Err(input(
+            "is not an image in a format faststyle reads".to_string(),
+        ));
     }
     let img = reader
         .decode()

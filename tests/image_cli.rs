@@ -13,13 +13,23 @@ fn stylizes_an_odd_sized_png_keeping_its_size() {
     let input = write_image(&dir.path().join("in.png"), 97, 61);
     let out = dir.path().join("out.png");
     faststyle()
-        .args(["image", input.to_str().unwrap(), "--style", style.to_str().unwrap(), "-o"])
+        .args([
+            "image",
+            input.to_str().unwrap(),
+            "--style",
+            style.to_str().unwrap(),
+            "-o",
+        ])
         .arg(&out)
         .assert()
         .success();
     let result = image::open(&out).unwrap().to_rgb8();
     assert_eq!(result.dimensions(), (97, 61));
-    assert_ne!(result, image::open(&input).unwrap().to_rgb8(), "output equals input");
+    assert_ne!(
+        result,
+        image::open(&input).unwrap().to_rgb8(),
+        "output equals input"
+    );
     assert_eq!(files_in(dir.path()), ["in.png", "out.png", "s.safetensors"]);
 }
 
@@ -38,7 +48,10 @@ fn strength_zero_returns_the_input() {
         .arg(&out)
         .assert()
         .success();
-    assert_eq!(image::open(&out).unwrap().to_rgb8(), image::open(&input).unwrap().to_rgb8());
+    assert_eq!(
+        image::open(&out).unwrap().to_rgb8(),
+        image::open(&input).unwrap().to_rgb8()
+    );
 }
 
 #[test]
@@ -96,10 +109,16 @@ fn preserve_color_keeps_the_input_chroma() {
         }
         let (rb, rr) = chroma(*r);
         let (ob, or) = chroma(*o);
-        assert!((rb - ob).abs() <= 1.0 && (rr - or).abs() <= 1.0, "{r:?} vs {o:?}");
+        assert!(
+            (rb - ob).abs() <= 1.0 && (rr - or).abs() <= 1.0,
+            "{r:?} vs {o:?}"
+        );
         compared += 1;
     }
-    assert!(compared > result.pixels().len() * 3 / 4, "only {compared} pixels unclamped");
+    assert!(
+        compared > result.pixels().len() * 3 / 4,
+        "only {compared} pixels unclamped"
+    );
     assert_ne!(result, original, "the luminance should have changed");
 }
 
@@ -123,7 +142,13 @@ fn folder_input_with_out_dir_keeps_file_names() {
         .assert()
         .success();
     assert_eq!(files_in(&out), ["a.png", "b.jpg"]);
-    assert_eq!(image::open(out.join("b.jpg")).unwrap().to_rgb8().dimensions(), (17, 23));
+    assert_eq!(
+        image::open(out.join("b.jpg"))
+            .unwrap()
+            .to_rgb8()
+            .dimensions(),
+        (17, 23)
+    );
 }
 
 #[test]
@@ -254,7 +279,10 @@ fn unwritable_output_location_is_a_clear_error() {
     // Tests may run as root, who can write anywhere: use places nobody can write to.
     let not_a_dir = dir.path().join("file");
     std::fs::write(&not_a_dir, b"x").unwrap();
-    for target in [not_a_dir.join("out.png"), dir.path().join("missing/out.png")] {
+    for target in [
+        not_a_dir.join("out.png"),
+        dir.path().join("missing/out.png"),
+    ] {
         let output = faststyle()
             .arg("image")
             .arg(&input)

@@ -18,11 +18,20 @@ fn lists_styles_as_table_and_json() {
         .unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
-    assert!(stdout.contains("Test Pattern (faststyle tests)"), "{stdout}");
+    assert!(
+        stdout.contains("alpha") && stdout.contains("beta"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Test Pattern (faststyle tests)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("width 0.5"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("broken.safetensors"), "broken file not reported: {stderr}");
+    assert!(
+        stderr.contains("broken.safetensors"),
+        "broken file not reported: {stderr}"
+    );
 
     let output = faststyle()
         .env("FASTSTYLE_STYLES", dir.path())
@@ -35,7 +44,12 @@ fn lists_styles_as_table_and_json() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["path"].as_str().unwrap().starts_with(dir.path().to_str().unwrap()))
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(dir.path().to_str().unwrap())
+        })
         .collect();
     assert_eq!(ours.len(), 2);
     assert_eq!(ours[0]["name"], "alpha");

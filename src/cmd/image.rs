@@ -169,8 +169,9 @@ fn output_format(output: &Path) -> Result<ImageFormat> {
         Ok(f) if f.writing_enabled() => Ok(f),
         _ => Err(Error::Output {
             path: output.to_path_buf(),
-            detail: "its extension names no image format faststyle writes (use .png, .jpg or .webp)"
-                .to_string(),
+            detail:
+                "its extension names no image format faststyle writes (use .png, .jpg or .webp)"
+                    .to_string(),
         }),
     }
 }
@@ -185,10 +186,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Creates (and removes) a temporary file where the output will go, so an unwritable
 /// folder is reported before minutes of computation.
 fn check_writable(output: &Path) -> Result<()> {
-    fsutil::temp_beside(output).map(drop).map_err(|e| Error::Output {
-        path: output.to_path_buf(),
-        detail: fsutil::describe_io(&e),
-    })
+    fsutil::temp_beside(output)
+        .map(drop)
+        .map_err(|e| Error::Output {
+            path: output.to_path_buf(),
+            detail: fsutil::describe_io(&e),
+        })
 }
 
 struct Stylize<'a> {

@@ -10,7 +10,8 @@ pub fn run(args: StylesArgs) -> Result<()> {
         eprintln!("warning: skipped {err}");
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&entries).map_err(|e| Error::Usage(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&entries).map_err(|e| Error::Usage(e.to_string()))?;
         println!("{text}");
         return Ok(());
     }
@@ -27,7 +28,10 @@ pub fn run(args: StylesArgs) -> Result<()> {
         "NAME", "PAINTING", "ARCHITECTURE", "SIZE"
     );
     for e in &entries {
-        let painting = match (e.meta.painting_title.as_str(), e.meta.painting_author.as_str()) {
+        let painting = match (
+            e.meta.painting_title.as_str(),
+            e.meta.painting_author.as_str(),
+        ) {
             ("", "") => "-".to_string(),
             (t, "") => t.to_string(),
             ("", a) => a.to_string(),

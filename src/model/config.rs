@@ -93,7 +93,11 @@ mod tests {
         assert_eq!(c.channels(), [32, 64, 128]);
         assert_eq!(c.parameter_count(), 1_679_235);
         // DESIGN.md: about 153.8 k multiply-adds per output pixel.
-        assert!((c.macs_per_pixel() - 153_792.0).abs() < 1.0, "{}", c.macs_per_pixel());
+        assert!(
+            (c.macs_per_pixel() - 153_792.0).abs() < 1.0,
+            "{}",
+            c.macs_per_pixel()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
 use half::f16;
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -159,10 +159,12 @@ impl StyleFile {
         storage: WeightStorage,
         overwrite: bool,
     ) -> Result<(), StyleFileError> {
-        let bytes = self.to_bytes(storage).map_err(|detail| StyleFileError::Corrupt {
-            path: path.to_path_buf(),
-            detail,
-        })?;
+        let bytes = self
+            .to_bytes(storage)
+            .map_err(|detail| StyleFileError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+            })?;
         fsutil::write_atomically(path, overwrite, |file| {
             use std::io::Write;
             file.write_all(&bytes)
@@ -199,7 +201,8 @@ impl StyleFile {
                 path: path.to_path_buf(),
             });
         }
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| header_error(e, bytes, path))?;
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| header_error(e, bytes, path))?;
         let info = header.metadata().clone().unwrap_or_default();
         if info.get(KEY_FORMAT).map(String::as_str) != Some(FORMAT_NAME) {
             return Err(StyleFileError::NotAStyleFile {
@@ -353,12 +356,18 @@ mod tests {
         let bytes = file.to_bytes(WeightStorage::F16).unwrap();
         let back = StyleFile::from_bytes(&bytes, path()).unwrap();
         let again = back.to_bytes(WeightStorage::F16).unwrap();
-        assert!(StyleFile::from_bytes(&again, path()).unwrap() == back, "f16 values changed");
+        assert!(
+            StyleFile::from_bytes(&again, path()).unwrap() == back,
+            "f16 values changed"
+        );
         for (name, data) in &file.weights {
             let a: Vec<f32> = data.to_vec().unwrap();
             let b: Vec<f32> = back.weights[name].to_vec().unwrap();
             for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-2), "{name}: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-3 * x.abs().max(1e-2),
+                    "{name}: {x} vs {y}"
+                );
             }
         }
     }
@@ -371,7 +380,10 @@ mod tests {
         file.save(&p, WeightStorage::F32, false).unwrap();
         assert_eq!(StyleFile::load(&p).unwrap(), file);
         // no overwrite without asking
-        assert!(matches!(file.save(&p, WeightStorage::F32, false), Err(E::Write { .. })));
+        assert!(matches!(
+            file.save(&p, WeightStorage::F32, false),
+            Err(E::Write { .. })
+        ));
         file.save(&p, WeightStorage::F16, true).unwrap();
         // nothing but the file itself is left in the folder
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -379,12 +391,17 @@ mod tests {
 
     #[test]
     fn empty_file_is_refused() {
-        assert!(matches!(StyleFile::from_bytes(&[], path()), Err(E::Empty { .. })));
+        assert!(matches!(
+            StyleFile::from_bytes(&[], path()),
+            Err(E::Empty { .. })
+        ));
     }
 
     #[test]
     fn truncated_file_is_refused() {
-        let bytes = sample(TransformerConfig::new(0.25, 1)).to_bytes(WeightStorage::F16).unwrap();
+        let bytes = sample(TransformerConfig::new(0.25, 1))
+            .to_bytes(WeightStorage::F16)
+            .unwrap();
         let err = StyleFile::from_bytes(&bytes[..bytes.len() - 100], path()).unwrap_err();
         assert!(matches!(err, E::Truncated { .. }), "{err}");
         let err = StyleFile::from_bytes(&bytes[..20], path()).unwrap_err();
@@ -395,16 +412,23 @@ mod tests {
 
     #[test]
     fn corrupt_weights_fail_the_checksum() {
-        let mut bytes = sample(TransformerConfig::new(0.25, 1)).to_bytes(WeightStorage::F16).unwrap();
+        let mut bytes = sample(TransformerConfig::new(0.25, 1))
+            .to_bytes(WeightStorage::F16)
+            .unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
         let err = StyleFile::from_bytes(&bytes, path()).unwrap_err();
-        assert!(matches!(err, E::Corrupt { .. }) && err.to_string().contains("checksum"), "{err}");
+        assert!(
+            matches!(err, E::Corrupt { .. }) && err.to_string().contains("checksum"),
+            "{err}"
+        );
     }
 
     #[test]
     fn random_bytes_are_not_a_style_file() {
-        let bytes: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let err = StyleFile::from_bytes(&bytes, path()).unwrap_err();
         assert!(matches!(err, E::NotAStyleFile { .. }), "{err}");
         assert!(err.to_string().contains("test.safetensors"));
@@ -412,7 +436,9 @@ mod tests {
 
     #[test]
     fn newer_format_version_is_refused_with_advice() {
-        let bytes = sample(TransformerConfig::new(0.25, 1)).to_bytes(WeightStorage::F16).unwrap();
+        let bytes = sample(TransformerConfig::new(0.25, 1))
+            .to_bytes(WeightStorage::F16)
+            .unwrap();
         let key = format!("\"{KEY_VERSION}\":\"{FORMAT_VERSION}\"");
         let at = bytes
             .windows(key.len())

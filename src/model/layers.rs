@@ -2,10 +2,10 @@
 //! norm and nearest-neighbour upsampling.
 
 use burn::module::{Initializer, Module, Param};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::Tensor;
 
 /// Variance epsilon of instance norm, as in PyTorch's `InstanceNorm2d`.
 pub const INSTANCE_NORM_EPS: f64 = 1e-5;
@@ -21,7 +21,13 @@ pub struct ReflectConv<B: Backend> {
 }
 
 impl<B: Backend> ReflectConv<B> {
-    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        device: &B::Device,
+    ) -> Self {
         let fan_in = c_in * kernel * kernel;
         // PyTorch's default conv init (Kaiming uniform with a = sqrt(5)), which the
         // reference implementations train from.
@@ -29,15 +35,33 @@ impl<B: Backend> ReflectConv<B> {
             gain: 1.0 / 3.0f64.sqrt(),
             fan_out_only: false,
         };
-        let weight = init.init_with([c_out, c_in, kernel, kernel], Some(fan_in), Some(c_out * kernel * kernel), device);
+        let weight = init.init_with(
+            [c_out, c_in, kernel, kernel],
+            Some(fan_in),
+            Some(c_out * kernel * kernel),
+            device,
+        );
         let bound = 1.0 / (fan_in as f64).sqrt();
-        let bias = Initializer::Uniform { min: -bound, max: bound }.init([c_out], device);
-        Self { weight, bias, kernel, stride }
+        let bias = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        }
+        .init([c_out], device);
+        Self {
+            weight,
+            bias,
+            kernel,
+            stride,
+        }
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let pad = self.kernel / 2;
-        let x = if pad > 0 { x.pad([(pad, pad), (pad, pad)], PadMode::Reflect) } else { x };
+        let x = if pad > 0 {
+            x.pad([(pad, pad), (pad, pad)], PadMode::Reflect)
+        } else {
+            x
+        };
         conv2d(
             x,
             self.weight.val(),
@@ -115,7 +139,11 @@ impl<B: Backend> ConvNorm<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = self.norm.forward(self.conv.forward(x));
-        if self.relu { burn::tensor::activation::relu(y) } else { y }
+        if self.relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        }
     }
 }
 
@@ -155,10 +183,14 @@ mod tests {
         let flat = y.reshape([6, 35]);
         let mean = flat.clone().mean_dim(1);
         let var = (flat - mean.clone()).square().mean_dim(1);
-        mean.into_data()
-            .assert_approx_eq::<f32>(&TensorData::zeros::<f32, _>([6, 1]), Tolerance::absolute(1e-4));
-        var.into_data()
-            .assert_approx_eq::<f32>(&TensorData::ones::<f32, _>([6, 1]), Tolerance::absolute(1e-3));
+        mean.into_data().assert_approx_eq::<f32>(
+            &TensorData::zeros::<f32, _>([6, 1]),
+            Tolerance::absolute(1e-4),
+        );
+        var.into_data().assert_approx_eq::<f32>(
+            &TensorData::ones::<f32, _>([6, 1]),
+            Tolerance::absolute(1e-3),
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub fn load<B: Backend, M: Module<B>>(
             Some(_) => {}
         }
     }
-    let expected: Vec<String> = shapes::<B, M>(&module).into_iter().map(|(n, _)| n).collect();
+    let expected: Vec<String> = shapes::<B, M>(&module)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     if let Some(extra) = tensors.keys().find(|k| !expected.contains(k)) {
         return Err(LoadMismatch::Unexpected(extra.clone()));
     }

@@ -3,12 +3,12 @@
 //! 9x9 output convolution. Input and output are RGB in 0..255, NCHW.
 
 use burn::module::Module;
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
-use burn::tensor::Tensor;
 
 use super::config::TransformerConfig;
-use super::layers::{upsample_nearest2, ConvNorm, ReflectConv, ResidualBlock};
+use super::layers::{ConvNorm, ReflectConv, ResidualBlock, upsample_nearest2};
 
 /// The network downsamples twice by 2, so sizes are padded to a multiple of this.
 pub const SIZE_MULTIPLE: usize = 4;
@@ -46,7 +46,9 @@ impl<B: Backend> Transformer<B> {
     /// Runs the network on an input whose height and width are multiples of
     /// [`SIZE_MULTIPLE`] and at least [`MIN_SIDE`]. Training calls this directly.
     pub fn forward_aligned(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut y = self.conv3.forward(self.conv2.forward(self.conv1.forward(x)));
+        let mut y = self
+            .conv3
+            .forward(self.conv2.forward(self.conv1.forward(x)));
         for block in &self.res {
             y = block.forward(y);
         }
@@ -123,7 +125,15 @@ mod tests {
 
     #[test]
     fn output_size_equals_input_size() {
-        for (h, w) in [(256, 256), (255, 257), (1, 3), (3, 1), (1, 1), (5, 9), (61, 97)] {
+        for (h, w) in [
+            (256, 256),
+            (255, 257),
+            (1, 3),
+            (3, 1),
+            (1, 1),
+            (5, 9),
+            (61, 97),
+        ] {
             let y = run(h, w);
             assert_eq!(y.dims(), [1, 3, h, w], "input {h}x{w}");
         }
@@ -134,7 +144,10 @@ mod tests {
         let y = run(33, 17);
         let min = y.clone().min().into_scalar();
         let max = y.max().into_scalar();
-        assert!((0.0..=255.0).contains(&min) && (0.0..=255.0).contains(&max), "{min}..{max}");
+        assert!(
+            (0.0..=255.0).contains(&min) && (0.0..=255.0).contains(&max),
+            "{min}..{max}"
+        );
     }
 
     #[test]

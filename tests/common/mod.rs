@@ -66,8 +66,20 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 /// Asserts that a failed run said something useful and did not panic.
 pub fn assert_clean_failure(output: &std::process::Output, must_mention: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "panic reached the user: {stderr}");
-    assert!(stderr.contains(must_mention), "stderr should mention {must_mention:?}: {stderr}");
-    assert!(stderr.starts_with("error: ") || stderr.contains("\nerror: "), "{stderr}");
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "panic reached the user: {stderr}"
+    );
+    assert!(
+        stderr.contains(must_mention),
+        "stderr should mention {must_mention:?}: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: ") || stderr.contains("\nerror: "),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,37 @@
+//! Forward pass of the style network on the CPU backend, per size, batch and width.
+//! `cargo bench --bench forward`
+
+use burn::tensor::{Tensor, TensorData};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use faststyle::device::Cpu;
+use faststyle::model::{Transformer, TransformerConfig};
+
+fn forward(c: &mut Criterion) {
+    let device = Default::default();
+    let mut group = c.benchmark_group("forward");
+    group.sample_size(10);
+    for width in [1.0f32, 0.5] {
+        let model = Transformer::<Cpu>::new(&TransformerConfig::new(width, 5), &device);
+        for (w, h, n) in [(256usize, 256usize, 1usize), (256, 256, 4), (640, 360, 1)] {
+            let values: Vec<f32> = (0..n * 3 * h * w)
+                .map(|i| ((i * 7919) % 256) as f32)
+                .collect();
+            let x = TensorData::new(values, [n, 3, h, w]);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("width{width}"), format!("{w}x{h}x{n}")),
+                &x,
+                |b, x| {
+                    b.iter(|| {
+                        let t = Tensor::<Cpu, 4>::from_data(x.clone(), &device);
+                        model.forward(t).into_data()
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forward);
+criterion_main!(benches);

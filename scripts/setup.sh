@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything faststyle needs on a fresh Debian or Ubuntu machine:
+#   1. system packages (FFmpeg libraries and CLI, clang, pkg-config, Python for the weights),
+#   2. the VGG19 weights that training uses (verified by md5), into the cache folder,
+#   3. the release build (binary, tests, benches, examples).
+# Needs a Rust toolchain (rustup) and root or sudo for the packages. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+packages=(
+  ffmpeg pkg-config clang
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev
+  python3 python3-pip
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust first (https://rustup.rs), then re-run" >&2
+  exit 1
+fi
+
+scripts/fetch-vgg19.sh
+
+echo "setup: building (release)"
+cargo build --release --locked --all-targets
+echo "setup: done; the binary is target/release/faststyle"
