@@ -57,6 +57,10 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Device(String),
+    #[error("interrupted; no output was written")]
+    Interrupted,
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{failed} of {total} inputs failed (see the messages above)")]
     SomeFailed { failed: usize, total: usize },
 }

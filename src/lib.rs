@@ -8,7 +8,10 @@ pub mod cmd;
 pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod interrupt;
 pub mod model;
 pub mod picture;
+pub mod stylize;
+pub mod video;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod styles;
+pub mod video;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -9,6 +10,7 @@ use crate::error::Result;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Video(args) => video::run(args),
         Command::Image(args) => image::run(args),
         Command::Styles(args) => styles::run(args),
     }

@@ -75,7 +75,7 @@ impl TransformerConfig {
     /// A short human-readable description, e.g. "width 1.0, 5 residual blocks, 1.68 M params".
     pub fn describe(&self) -> String {
         format!(
-            "width {}, {} residual blocks, {:.2} M params",
+            "width {:?}, {} residual blocks, {:.2} M params",
             self.width,
             self.residual_blocks,
             self.parameter_count() as f64 / 1e6

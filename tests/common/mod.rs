@@ -1,6 +1,8 @@
-//! Helpers shared by the end-to-end tests: generated images and style files.
+//! Helpers shared by the end-to-end tests: generated images, videos and style files.
 
 #![allow(dead_code)]
+
+pub mod media;
 
 use std::path::{Path, PathBuf};
 

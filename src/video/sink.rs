@@ -1,0 +1,360 @@
+//! The output file: the stylized video stream (encoded, H.264 by default) and every other
+//! input stream copied packet for packet, in input order.
+
+use std::path::{Path, PathBuf};
+
+use ff::format::Pixel;
+use ff::media::Type as Media;
+use ff::{Dictionary, Packet, Rational, codec, encoder, ffi};
+use ffmpeg_next as ff;
+
+use super::convert::{ColorModel, is_jpeg_format};
+use super::source::Source;
+use crate::error::Error;
+
+/// Encoder choices from the command line.
+#[derive(Debug, Clone)]
+pub struct EncodeSettings {
+    pub codec: String,
+    pub crf: u8,
+    pub preset: String,
+}
+
+/// Where a copied input stream goes.
+#[derive(Debug, Clone, Copy)]
+pub struct CopiedStream {
+    pub input_index: usize,
+    pub output_index: usize,
+    pub input_time_base: Rational,
+    pub output_time_base: Rational,
+}
+
+/// The opened output: muxer, encoder and stream map, header written.
+pub struct Sink {
+    pub output: ff::format::context::Output,
+    pub encoder: encoder::Video,
+    pub encoder_time_base: Rational,
+    pub video_output_index: usize,
+    pub video_output_time_base: Rational,
+    pub pixel_format: Pixel,
+    pub color: ColorModel,
+    pub width: u32,
+    pub height: u32,
+    pub copies: Vec<CopiedStream>,
+    pub path: PathBuf,
+}
+
+impl Sink {
+    /// Opens `temp_path` (named like the final output, so the container follows its
+    /// extension), maps the streams and writes the header. `warnings` collects streams
+    /// that had to be dropped and similar notes for the user.
+    pub fn open(
+        temp_path: &Path,
+        output_name: &Path,
+        source: &Source,
+        width: u32,
+        height: u32,
+        settings: &EncodeSettings,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, Error> {
+        let out_err = |detail: String| Error::Output {
+            path: output_name.to_path_buf(),
+            detail,
+        };
+        let mut output = ff::format::output(temp_path).map_err(|e| {
+            out_err(format!(
+                "its extension names no container FFmpeg can write (use .mp4, .mkv or .mov): {e}"
+            ))
+        })?;
+        let codec = encoder::find_by_name(&settings.codec)
+            .filter(|c| c.medium() == Media::Video)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no video encoder named '{}' in this FFmpeg (try libx264, libx265, libvpx-vp9, libsvtav1)",
+                    settings.codec
+                ))
+            })?;
+        let supported: Vec<Pixel> = codec
+            .video()
+            .ok()
+            .and_then(|v| v.formats().map(|f| f.collect()))
+            .unwrap_or_default();
+        let (pixel_format, width, height) =
+            choose_format(source.pixel_format, &supported, width, height, warnings);
+        let color = ColorModel {
+            space: source.color_space,
+            full_range: source.color_range == ff::color::Range::JPEG
+                || is_jpeg_format(source.pixel_format),
+        };
+
+        let mut copies = Vec::new();
+        let mut video_output_index = 0;
+        let mut encoder = None;
+        let mut next_index = 0;
+        let input_streams: Vec<_> = source.input.streams().map(|s| s.index()).collect();
+        for index in input_streams {
+            let ist = source.input.stream(index).expect("stream index in range");
+            if index == source.video_index {
+                let opened = open_encoder(
+                    &mut output,
+                    codec,
+                    source,
+                    pixel_format,
+                    width,
+                    height,
+                    settings,
+                )
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot open the {} encoder for {}x{} {:?}: {e}",
+                        settings.codec, width, height, pixel_format
+                    ))
+                })?;
+                let mut ost = output.stream_mut(next_index).expect("stream just added");
+                ost.set_metadata(ist.metadata().to_owned());
+                unsafe {
+                    let st = ost.as_mut_ptr();
+                    (*st).disposition = ist.disposition().bits();
+                    if let Some(matrix) = &source.display_matrix {
+                        let dst = ffi::av_stream_new_side_data(
+                            st,
+                            ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                            matrix.len(),
+                        );
+                        if !dst.is_null() {
+                            std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
+                        }
+                    }
+                }
+                encoder = Some(opened);
+                video_output_index = next_index;
+                next_index += 1;
+                continue;
+            }
+            let params = ist.parameters();
+            let medium = params.medium();
+            let kind = match medium {
+                Media::Audio => "audio",
+                Media::Subtitle => "subtitle",
+                Media::Video => "video",
+                Media::Data => "data",
+                Media::Attachment => "attachment",
+                _ => "unknown",
+            };
+            let supported = unsafe {
+                ffi::avformat_query_codec(
+                    output.format().as_ptr(),
+                    params.id().into(),
+                    0, // FF_COMPLIANCE_NORMAL
+                )
+            };
+            if supported == 0 || medium == Media::Unknown {
+                warnings.push(format!(
+                    "dropped {kind} stream #{index} ({:?}): the {} container cannot hold it",
+                    params.id(),
+                    extension_of(output_name)
+                ));
+                continue;
+            }
+            let mut ost = output
+                .add_stream(encoder::find(codec::Id::None))
+                .map_err(|e| out_err(format!("cannot add stream #{index}: {e}")))?;
+            ost.set_parameters(params);
+            ost.set_time_base(ist.time_base());
+            ost.set_metadata(ist.metadata().to_owned());
+            unsafe {
+                let st = ost.as_mut_ptr();
+                // The input container's codec tag may mean nothing in the output's.
+                (*(*st).codecpar).codec_tag = 0;
+                (*st).disposition = ist.disposition().bits();
+            }
+            copies.push(CopiedStream {
+                input_index: index,
+                output_index: next_index,
+                input_time_base: ist.time_base(),
+                output_time_base: Rational(0, 1),
+            });
+            next_index += 1;
+        }
+        let (encoder, encoder_time_base) = encoder.expect("the video stream is among the inputs");
+        output.set_metadata(source.input.metadata().to_owned());
+        output
+            .write_header()
+            .map_err(|e| out_err(format!("cannot write the container header: {e}")))?;
+        for copy in &mut copies {
+            copy.output_time_base = output
+                .stream(copy.output_index)
+                .expect("mapped")
+                .time_base();
+        }
+        let video_output_time_base = output
+            .stream(video_output_index)
+            .expect("video stream")
+            .time_base();
+        Ok(Self {
+            output,
+            encoder,
+            encoder_time_base,
+            video_output_index,
+            video_output_time_base,
+            pixel_format,
+            color,
+            width,
+            height,
+            copies,
+            path: output_name.to_path_buf(),
+        })
+    }
+
+    /// Sends one frame (or `None` to flush) and writes whatever packets come out.
+    pub fn encode(&mut self, frame: Option<&ff::frame::Video>) -> Result<(), Error> {
+        let result = match frame {
+            Some(f) => self.encoder.send_frame(f),
+            None => self.encoder.send_eof(),
+        };
+        result.map_err(|e| self.error(format!("the video encoder failed: {e}")))?;
+        let mut packet = Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.video_output_index);
+            packet.rescale_ts(self.encoder_time_base, self.video_output_time_base);
+            packet
+                .write_interleaved(&mut self.output)
+                .map_err(|e| self.error(format!("cannot write video: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a copied packet (timestamps in its input stream's time base).
+    pub fn write_copied(&mut self, copy: &CopiedStream, mut packet: Packet) -> Result<(), Error> {
+        packet.set_stream(copy.output_index);
+        packet.rescale_ts(copy.input_time_base, copy.output_time_base);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(&mut self.output)
+            .map_err(|e| self.error(format!("cannot write stream #{}: {e}", copy.input_index)))
+    }
+
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.output.write_trailer().map_err(|e| Error::Output {
+            path: self.path.clone(),
+            detail: format!("cannot finish the container: {e}"),
+        })
+    }
+
+    fn error(&self, detail: String) -> Error {
+        Error::Output {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+fn extension_of(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The encoder's pixel format: the input's when the encoder takes it (so 10-bit stays
+/// 10-bit and full range stays full range), else 4:2:0. Odd sizes cannot be chroma
+/// subsampled, so they get 4:4:4 when possible, else are rounded down to even.
+fn choose_format(
+    input: Pixel,
+    supported: &[Pixel],
+    width: u32,
+    height: u32,
+    warnings: &mut Vec<String>,
+) -> (Pixel, u32, u32) {
+    let takes = |p: Pixel| supported.is_empty() || supported.contains(&p);
+    let mut format = if takes(input) {
+        input
+    } else if takes(Pixel::YUV420P) {
+        Pixel::YUV420P
+    } else {
+        supported[0]
+    };
+    let odd = width % 2 == 1 || height % 2 == 1;
+    if odd && is_subsampled(format) {
+        let full = if is_high_depth(format) {
+            Pixel::YUV444P10LE
+        } else {
+            Pixel::YUV444P
+        };
+        if takes(full) {
+            warnings.push(format!(
+                "the odd frame size {width}x{height} cannot use {format:?}; encoding 4:4:4 ({full:?}) to keep the size (some players need even sizes; --max-height gives one)"
+            ));
+            format = full;
+        } else {
+            let (w, h) = (width & !1, height & !1);
+            warnings.push(format!(
+                "the encoder needs even sizes: output is {w}x{h} instead of {width}x{height}"
+            ));
+            return (format, w.max(2), h.max(2));
+        }
+    }
+    (format, width, height)
+}
+
+fn is_subsampled(format: Pixel) -> bool {
+    format
+        .descriptor()
+        .is_some_and(|d| d.log2_chroma_w() > 0 || d.log2_chroma_h() > 0)
+}
+
+fn is_high_depth(format: Pixel) -> bool {
+    format!("{format:?}").contains("10") || format!("{format:?}").contains("12")
+}
+
+fn open_encoder(
+    output: &mut ff::format::context::Output,
+    codec: ff::Codec,
+    source: &Source,
+    format: Pixel,
+    width: u32,
+    height: u32,
+    settings: &EncodeSettings,
+) -> Result<(encoder::Video, Rational), ff::Error> {
+    let global_header = output
+        .format()
+        .flags()
+        .contains(ff::format::Flags::GLOBAL_HEADER);
+    let mut ost = output.add_stream(codec)?;
+    let mut ctx = codec::context::Context::new_with_codec(codec);
+    if global_header {
+        ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut enc = ctx.encoder().video()?;
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(format);
+    // Input timestamps pass through unchanged: the encoder works in the input's time base.
+    enc.set_time_base(source.time_base);
+    enc.set_frame_rate(Some(source.frame_rate));
+    if source.sample_aspect_ratio.numerator() > 0 {
+        enc.set_aspect_ratio(source.sample_aspect_ratio);
+    }
+    enc.set_color_primaries(source.color_primaries);
+    enc.set_color_transfer_characteristic(source.color_transfer);
+    enc.set_colorspace(source.color_space);
+    enc.set_color_range(if is_jpeg_format(source.pixel_format) {
+        ff::color::Range::JPEG
+    } else {
+        source.color_range
+    });
+    let mut options = Dictionary::new();
+    let name = codec.name();
+    options.set("crf", &settings.crf.to_string());
+    if ["libx264", "libx265"].contains(&name) {
+        options.set("preset", &settings.preset);
+    }
+    if name == "libvpx-vp9" || name == "libaom-av1" {
+        options.set("b", "0"); // constant quality: crf alone
+    }
+    let opened = enc.open_as_with(codec, options)?;
+    ost.set_parameters(&opened);
+    ost.set_time_base(source.time_base);
+    ost.set_avg_frame_rate(source.frame_rate);
+    let time_base = source.time_base;
+    Ok((opened, time_base))
+}
