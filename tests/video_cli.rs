@@ -574,3 +574,78 @@ fn ctrl_c_stops_cleanly_and_leaves_nothing() {
     );
     assert_eq!(files_in(dir.path()), ["in.mp4", "s.safetensors"]);
 }
+
+#[test]
+fn other_codecs_and_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let style = style(dir.path());
+    // VP9 + Opus in WebM in, H.264 in MP4 out; audio copied.
+    let webm = make_clip(
+        dir.path(),
+        "in.webm",
+        "96x64",
+        25,
+        0.4,
+        true,
+        &["-c:v", "libvpx-vp9", "-c:a", "libopus"],
+    );
+    let out = dir.path().join("from-webm.mp4");
+    assert_ok(&stylize(&webm, &out, &style, &[]));
+    assert_eq!(frame_count(&out), 10);
+    assert_eq!(packets_md5(&webm, "a"), packets_md5(&out, "a"));
+    // MPEG-4 Part 2 in AVI in, H.265 in MKV out, with chapters and title kept.
+    let avi = make_clip(
+        dir.path(),
+        "in.avi",
+        "96x64",
+        25,
+        0.4,
+        false,
+        &["-c:v", "mpeg4"],
+    );
+    let meta = dir.path().join("meta.txt");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\ntitle=Holiday\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=200\ntitle=Beach\n",
+    )
+    .unwrap();
+    let mkv = dir.path().join("in.mkv");
+    ffmpeg(&[
+        "-i",
+        avi.to_str().unwrap(),
+        "-i",
+        meta.to_str().unwrap(),
+        "-map_metadata",
+        "1",
+        "-map_chapters",
+        "1",
+        "-c",
+        "copy",
+        mkv.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("hevc.mkv");
+    assert_ok(&stylize(
+        &mkv,
+        &out,
+        &style,
+        &["--codec", "libx265", "--crf", "28"],
+    ));
+    assert_eq!(video_stream(&out)["codec_name"], "hevc");
+    assert_eq!(frame_count(&out), 10);
+    assert_eq!(probe(&out)["format"]["tags"]["title"], "Holiday");
+    let chapters = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_chapters", "-of", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let chapters: serde_json::Value = serde_json::from_slice(&chapters.stdout).unwrap();
+    assert_eq!(chapters["chapters"][0]["tags"]["title"], "Beach");
+    // An encoder that does not exist is a clear error.
+    let out = stylize(
+        &webm,
+        &dir.path().join("x.mp4"),
+        &style,
+        &["--codec", "nope264"],
+    );
+    assert_clean_failure(&out, "nope264");
+}

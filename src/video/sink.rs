@@ -178,6 +178,20 @@ impl Sink {
         }
         let (encoder, encoder_time_base) = encoder.expect("the video stream is among the inputs");
         output.set_metadata(source.input.metadata().to_owned());
+        for chapter in source.input.chapters() {
+            let title = chapter.metadata().get("title").unwrap_or("").to_string();
+            if let Ok(mut added) = output.add_chapter(
+                chapter.id(),
+                chapter.time_base(),
+                chapter.start(),
+                chapter.end(),
+                &title,
+            ) {
+                for (key, value) in chapter.metadata().iter() {
+                    added.set_metadata(key, value);
+                }
+            }
+        }
         output
             .write_header()
             .map_err(|e| out_err(format!("cannot write the container header: {e}")))?;
