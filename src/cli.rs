@@ -25,6 +25,8 @@ pub enum Command {
     Image(ImageArgs),
     /// List the installed styles.
     Styles(StylesArgs),
+    /// Learn a new style from a painting and a folder of photos.
+    Train(TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +138,106 @@ impl DeviceArg {
     pub fn resolve(&self) -> DeviceSpec {
         self.device.unwrap_or_else(crate::device::default_device)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The painting whose style to learn.
+    #[arg(long, value_name = "PAINTING")]
+    pub style_image: PathBuf,
+
+    /// Folder of photos to train on (searched recursively; jpg, png, webp).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+
+    /// The style file to write, or a style name (written to the styles folder).
+    /// Checkpoints, previews and the loss log go to a folder beside it, NAME.train/.
+    #[arg(long, value_name = "STYLE_FILE_OR_NAME")]
+    pub out: String,
+
+    /// Optimizer steps in all (a resumed run continues up to this).
+    #[arg(long, default_value_t = 40_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+
+    /// Photos per step.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub batch: u32,
+
+    /// Side of the square training crops (a multiple of 4).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=2048))]
+    pub image_size: u32,
+
+    /// The painting is scaled down to at most this long side.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub style_size: u32,
+
+    /// Weight of the content loss (feature MSE at --content-layer).
+    #[arg(long, default_value_t = 1.0)]
+    pub content_weight: f64,
+
+    /// Weight of the style loss (Gram MSE summed over --style-layers).
+    #[arg(long, default_value_t = 10.0)]
+    pub style_weight: f64,
+
+    /// Weight of the total-variation loss (on 0..255 pixels).
+    #[arg(long, default_value_t = 1e-2)]
+    pub tv_weight: f64,
+
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+
+    /// Network width: 1.0 (32/64/128 channels) or smaller for CPU-friendly styles.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+
+    /// VGG19 layer of the content loss.
+    #[arg(long, default_value = "block4_conv2")]
+    pub content_layer: String,
+
+    /// VGG19 layers of the style loss, comma-separated.
+    #[arg(
+        long,
+        default_value = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1",
+        value_delimiter = ','
+    )]
+    pub style_layers: Vec<String>,
+
+    /// Write a checkpoint every N steps (and on Ctrl-C).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+
+    /// Write a preview grid every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    pub preview_every: u64,
+
+    /// Continue from the run's last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Seed of the initial weights and of the photo order and crops.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// folder scripts/fetch-vgg19.sh fills.
+    #[arg(long, value_name = "PATH")]
+    pub vgg: Option<PathBuf>,
+
+    /// Title of the painting, for the style's metadata (default: the file name).
+    #[arg(long)]
+    pub painting_title: Option<String>,
+
+    /// Author of the painting, for the style's metadata.
+    #[arg(long, default_value = "")]
+    pub painting_author: String,
+
+    #[command(flatten)]
+    pub device: DeviceArg,
+
+    /// Replace an existing style file.
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

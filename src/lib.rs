@@ -9,9 +9,11 @@ pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod interrupt;
+pub mod loss;
 pub mod model;
 pub mod picture;
 pub mod stylize;
+pub mod train;
 pub mod video;
 
 pub use error::{Error, Result};

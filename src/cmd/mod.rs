@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod styles;
+pub mod train;
 pub mod video;
 
 use crate::cli::{Cli, Command};
@@ -13,5 +14,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Video(args) => video::run(args),
         Command::Image(args) => image::run(args),
         Command::Styles(args) => styles::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

@@ -5,6 +5,7 @@ pub mod file;
 pub mod layers;
 pub mod params;
 pub mod transformer;
+pub mod vgg;
 
 pub use config::TransformerConfig;
 pub use file::{StyleFile, StyleMeta, WeightStorage};

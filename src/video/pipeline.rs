@@ -185,7 +185,7 @@ pub fn run<B: Backend>(
             }
             r
         });
-        let mut progress = Progress::new(total);
+        let mut progress = Progress::new(total, "frames");
         while !(decode.is_finished() && stylize.is_finished() && encode.is_finished()) {
             progress.update(shared.encoded.load(Ordering::Relaxed));
             std::thread::sleep(Duration::from_millis(100));

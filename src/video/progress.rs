@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Progress {
+    unit: &'static str,
     bar: Option<ProgressBar>,
     total: Option<u64>,
     started: Instant,
@@ -17,19 +18,22 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: Option<u64>) -> Self {
+    /// `unit` names what is counted ("frames", "steps").
+    pub fn new(total: Option<u64>, unit: &'static str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = match total {
                 Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
                 None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
             };
             let template = if total.is_some() {
-                "{bar:40.cyan/blue} {pos}/{len} frames  {per_sec}  ETA {eta}  {msg}"
+                format!(
+                    "{{bar:40.cyan/blue}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}  {{msg}}"
+                )
             } else {
-                "{spinner} {pos} frames  {per_sec}  {elapsed}  {msg}"
+                format!("{{spinner}} {{pos}} {unit}  {{per_sec}}  {{elapsed}}  {{msg}}")
             };
             bar.set_style(
-                ProgressStyle::with_template(template)
+                ProgressStyle::with_template(&template)
                     .expect("valid template")
                     .progress_chars("=> "),
             );
@@ -37,6 +41,7 @@ impl Progress {
         });
         let now = Instant::now();
         Self {
+            unit,
             bar,
             total,
             started: now,
@@ -66,7 +71,8 @@ impl Progress {
             Some(total) if total >= done => {
                 let eta = (total - done) as f64 / fps.max(1e-9);
                 eprintln!(
-                    "frame {done}/{total} ({:.0}%), {fps:.2} fps, ETA {}",
+                    "{} {done}/{total} ({:.0}%), {fps:.2}/s, ETA {}",
+                    self.unit,
                     100.0 * done as f64 / total.max(1) as f64,
                     format_duration(eta)
                 );

@@ -1,0 +1,134 @@
+//! `faststyle train`: learn a style.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::Autodiff;
+
+use crate::catalog;
+use crate::cli::TrainArgs;
+use crate::device::{self, DeviceSpec};
+use crate::error::{Error, Result};
+use crate::interrupt;
+use crate::model::file::EXTENSION;
+use crate::model::vgg;
+use crate::train::trainer::RunPaths;
+use crate::train::{TrainSettings, train};
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if !args.style_image.is_file() {
+        return Err(Error::Input {
+            path: args.style_image.clone(),
+            detail: "no such painting file".to_string(),
+        });
+    }
+    let style_file = style_file_for(&args.out);
+    let work = style_file.with_extension("train");
+    if style_file.exists() && !args.overwrite && !args.resume {
+        return Err(Error::OutputExists { path: style_file });
+    }
+    let parent = style_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Output {
+            path: style_file.clone(),
+            detail: "its folder does not exist".to_string(),
+        });
+    }
+    crate::fsutil::temp_beside(&style_file)
+        .map(drop)
+        .map_err(|e| Error::Output {
+            path: style_file.clone(),
+            detail: crate::fsutil::describe_io(&e),
+        })?;
+    let vgg_path = vgg::weights_path(args.vgg.as_deref());
+    let settings = TrainSettings {
+        style_image: args.style_image.clone(),
+        dataset: args.dataset.clone(),
+        steps: args.steps,
+        batch: args.batch as usize,
+        image_size: args.image_size,
+        style_size: args.style_size,
+        content_weight: args.content_weight,
+        style_weight: args.style_weight,
+        tv_weight: args.tv_weight,
+        lr: args.lr,
+        width: args.width,
+        residual_blocks: 5,
+        content_layer: args.content_layer.clone(),
+        style_layers: args.style_layers.clone(),
+        checkpoint_every: args.checkpoint_every,
+        preview_every: args.preview_every,
+        seed: args.seed,
+        painting_title: args.painting_title.clone().unwrap_or_else(|| {
+            args.style_image
+                .file_stem()
+                .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
+                .unwrap_or_default()
+        }),
+        painting_author: args.painting_author.clone(),
+    };
+    let spec = args.device.resolve();
+    device::check_device(spec)?;
+    let paths = RunPaths {
+        style_file: style_file.clone(),
+        work: work.clone(),
+        vgg: vgg_path,
+    };
+    eprintln!(
+        "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec}; work folder {}",
+        style_file.display(),
+        args.style_image.display(),
+        args.dataset.display(),
+        settings.steps,
+        settings.batch,
+        settings.image_size,
+        settings.width,
+        work.display()
+    );
+    interrupt::install();
+    let report = match spec {
+        DeviceSpec::Cpu => {
+            train::<Autodiff<device::Cpu>>(&settings, &paths, args.resume, &Default::default())?
+        }
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => train::<Autodiff<device::Gpu>>(
+            &settings,
+            &paths,
+            args.resume,
+            &burn::backend::cuda::CudaDevice::new(i),
+        )?,
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => unreachable!("check_device refuses CUDA in a CPU-only build"),
+    };
+    if report.skipped_photos > 0 {
+        eprintln!(
+            "warning: {} unreadable photos were skipped",
+            report.skipped_photos
+        );
+    }
+    eprintln!(
+        "wrote {} after {} steps in {:.1} s ({:.3} steps/s); total loss {:.4e} -> {:.4e}",
+        style_file.display(),
+        report.steps_done,
+        report.seconds,
+        report.steps_done as f64 / report.seconds.max(1e-9),
+        report.first.total,
+        report.last.total
+    );
+    Ok(())
+}
+
+/// A name goes to the first styles folder; anything path-like is taken as a path.
+fn style_file_for(out: &str) -> PathBuf {
+    let p = Path::new(out);
+    if out.contains('/') || out.contains(std::path::MAIN_SEPARATOR) || p.extension().is_some() {
+        return p.to_path_buf();
+    }
+    let dir = catalog::style_dirs()
+        .into_iter()
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("styles"));
+    dir.join(format!("{out}.{EXTENSION}"))
+}

@@ -1,0 +1,226 @@
+//! The VGG19 loss network (ImageNet weights, Keras "notop" HDF5 file): frozen
+//! convolutions whose feature maps define the content and style losses. Only the layers up
+//! to the deepest one a loss uses are evaluated.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
+
+/// File name of the weights, and its md5 (DESIGN.md).
+pub const VGG19_FILE: &str = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5";
+pub const VGG19_MD5: &str = "253f8cb515780f3b799900260a226db6";
+/// Environment variable naming the weights file.
+pub const VGG19_ENV: &str = "FASTSTYLE_VGG19";
+
+/// Caffe-style preprocessing means, in B, G, R order.
+pub const BGR_MEAN: [f32; 3] = [103.939, 116.779, 123.68];
+
+/// (layer name, input channels, output channels) in network order; a 2x2 max pool follows
+/// the last conv of each block.
+pub const LAYERS: [(&str, usize, usize); 16] = [
+    ("block1_conv1", 3, 64),
+    ("block1_conv2", 64, 64),
+    ("block2_conv1", 64, 128),
+    ("block2_conv2", 128, 128),
+    ("block3_conv1", 128, 256),
+    ("block3_conv2", 256, 256),
+    ("block3_conv3", 256, 256),
+    ("block3_conv4", 256, 256),
+    ("block4_conv1", 256, 512),
+    ("block4_conv2", 512, 512),
+    ("block4_conv3", 512, 512),
+    ("block4_conv4", 512, 512),
+    ("block5_conv1", 512, 512),
+    ("block5_conv2", 512, 512),
+    ("block5_conv3", 512, 512),
+    ("block5_conv4", 512, 512),
+];
+
+fn ends_block(name: &str) -> bool {
+    matches!(
+        name,
+        "block1_conv2" | "block2_conv2" | "block3_conv4" | "block4_conv4" | "block5_conv4"
+    )
+}
+
+/// Why the weights could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VggError {
+    #[error(
+        "the VGG19 weights file {} does not exist; run scripts/fetch-vgg19.sh to download it (80 MB), or pass --vgg PATH / set $FASTSTYLE_VGG19",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("the VGG19 weights file {} {detail}", path.display())]
+    Invalid { path: PathBuf, detail: String },
+}
+
+/// Where the weights are: `--vgg`, else `$FASTSTYLE_VGG19`, else the cache folder that
+/// scripts/fetch-vgg19.sh fills.
+pub fn weights_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os(VGG19_ENV) {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("faststyle").join(VGG19_FILE)
+}
+
+/// One layer's weights in burn's layout: kernel [out, in, 3, 3] and bias [out].
+#[derive(Debug, Clone)]
+pub struct ConvWeights {
+    pub name: &'static str,
+    pub kernel: TensorData,
+    pub bias: TensorData,
+}
+
+/// Reads the layers up to and including `deepest` from the Keras file, checking names and
+/// shapes (the md5 is not recomputed on every load: the shapes catch a wrong file, the
+/// fetch script checked the bytes).
+pub fn read_weights(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggError> {
+    if !path.is_file() {
+        return Err(VggError::Missing(path.to_path_buf()));
+    }
+    let invalid = |detail: String| VggError::Invalid {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let file = hdf5_reader::Hdf5File::open(path)
+        .map_err(|e| invalid(format!("is not a readable HDF5 file ({e})")))?;
+    let count = LAYERS
+        .iter()
+        .position(|(n, _, _)| *n == deepest)
+        .ok_or_else(|| invalid(format!("has no layer {deepest}")))?
+        + 1;
+    let mut out = Vec::with_capacity(count);
+    for &(name, c_in, c_out) in &LAYERS[..count] {
+        let read = |suffix: &str, expected: &[u64]| -> Result<Vec<f32>, VggError> {
+            let key = format!("{name}/{name}_{suffix}_1:0");
+            let ds = file
+                .dataset(&key)
+                .map_err(|e| invalid(format!("lacks {key} ({e}); is it the Keras notop file?")))?;
+            if ds.shape() != expected {
+                return Err(invalid(format!(
+                    "has {key} with shape {:?} where VGG19 has {expected:?}",
+                    ds.shape()
+                )));
+            }
+            let mut v = vec![0f32; expected.iter().product::<u64>() as usize];
+            ds.read_into(&mut v)
+                .map_err(|e| invalid(format!("cannot read {key} ({e})")))?;
+            Ok(v)
+        };
+        let hwio = read("W", &[3, 3, c_in as u64, c_out as u64])?;
+        let bias = read("b", &[c_out as u64])?;
+        // Keras stores (kh, kw, in, out); burn convolves with (out, in, kh, kw).
+        let mut oihw = vec![0f32; hwio.len()];
+        for kh in 0..3 {
+            for kw in 0..3 {
+                for i in 0..c_in {
+                    for o in 0..c_out {
+                        oihw[((o * c_in + i) * 3 + kh) * 3 + kw] =
+                            hwio[((kh * 3 + kw) * c_in + i) * c_out + o];
+                    }
+                }
+            }
+        }
+        out.push(ConvWeights {
+            name,
+            kernel: TensorData::new(oihw, [c_out, c_in, 3, 3]),
+            bias: TensorData::new(bias, [c_out]),
+        });
+    }
+    Ok(out)
+}
+
+/// The frozen network on a device. Its tensors are constants: no gradient is kept for
+/// them, while gradients flow through them to the input.
+pub struct Vgg19<B: Backend> {
+    layers: Vec<(&'static str, Tensor<B, 4>, Tensor<B, 1>)>,
+}
+
+impl<B: Backend> Vgg19<B> {
+    pub fn new(weights: &[ConvWeights], device: &B::Device) -> Self {
+        let layers = weights
+            .iter()
+            .map(|w| {
+                (
+                    w.name,
+                    Tensor::from_data(w.kernel.clone(), device),
+                    Tensor::from_data(w.bias.clone(), device),
+                )
+            })
+            .collect();
+        Self { layers }
+    }
+
+    pub fn load(path: &Path, deepest: &str, device: &B::Device) -> Result<Self, VggError> {
+        Ok(Self::new(&read_weights(path, deepest)?, device))
+    }
+
+    /// Caffe preprocessing: RGB 0..255 → BGR minus the ImageNet means.
+    pub fn preprocess(rgb: Tensor<B, 4>) -> Tensor<B, 4> {
+        let device = rgb.device();
+        let bgr = rgb.flip([1]);
+        let mean = Tensor::<B, 1>::from_floats(BGR_MEAN, &device).reshape([1, 3, 1, 1]);
+        bgr - mean
+    }
+
+    /// Feature maps (after ReLU) at each of `wanted`, in the order asked, for RGB 0..255
+    /// input. Stops after the deepest wanted layer.
+    pub fn features(&self, rgb: Tensor<B, 4>, wanted: &[&str]) -> Vec<Tensor<B, 4>> {
+        let mut x = Self::preprocess(rgb);
+        let mut found: Vec<Option<Tensor<B, 4>>> = vec![None; wanted.len()];
+        let mut remaining = wanted.len();
+        for (name, kernel, bias) in &self.layers {
+            x = conv2d(
+                x,
+                kernel.clone(),
+                Some(bias.clone()),
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
+            x = burn::tensor::activation::relu(x);
+            for (slot, w) in found.iter_mut().zip(wanted) {
+                if w == name && slot.is_none() {
+                    *slot = Some(x.clone());
+                    remaining -= 1;
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+            if ends_block(name) {
+                x = max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
+            }
+        }
+        found
+            .into_iter()
+            .zip(wanted)
+            .map(|(f, w)| {
+                f.unwrap_or_else(|| panic!("layer {w} is beyond the loaded VGG19 layers"))
+            })
+            .collect()
+    }
+}
+
+/// Checks that every layer name is a VGG19 conv layer; returns the deepest.
+pub fn deepest_layer<'a>(names: &[&'a str]) -> Result<&'a str, String> {
+    let mut deepest = (0, None);
+    for n in names {
+        let pos = LAYERS.iter().position(|(l, _, _)| l == n).ok_or_else(|| {
+            format!("'{n}' is not a VGG19 conv layer (block1_conv1 … block5_conv4)")
+        })?;
+        if deepest.1.is_none() || pos > deepest.0 {
+            deepest = (pos, Some(*n));
+        }
+    }
+    deepest.1.ok_or_else(|| "no layers given".to_string())
+}

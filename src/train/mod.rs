@@ -1,0 +1,8 @@
+//! Learning a style: a painting, a folder of photos, VGG19 perceptual losses, Adam.
+
+pub mod checkpoint;
+pub mod dataset;
+pub mod preview;
+pub mod trainer;
+
+pub use trainer::{TrainReport, TrainSettings, train};

@@ -1,0 +1,394 @@
+//! The training loop.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, CheckpointState, Losses};
+use super::dataset::{self, BatchLoader};
+use super::preview;
+use crate::error::Error;
+use crate::interrupt;
+use crate::loss;
+use crate::model::vgg::{self, Vgg19};
+use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig, WeightStorage};
+use crate::picture::{self, Planar};
+use crate::video::progress::Progress;
+
+/// Everything that defines a run; saved in checkpoints and in the style file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainSettings {
+    pub style_image: PathBuf,
+    pub dataset: PathBuf,
+    pub steps: u64,
+    pub batch: usize,
+    pub image_size: u32,
+    pub style_size: u32,
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+    pub lr: f64,
+    pub width: f32,
+    pub residual_blocks: usize,
+    pub content_layer: String,
+    pub style_layers: Vec<String>,
+    pub checkpoint_every: u64,
+    pub preview_every: u64,
+    pub seed: u64,
+    pub painting_title: String,
+    pub painting_author: String,
+}
+
+impl TrainSettings {
+    /// The settings that must match for a checkpoint to be resumed.
+    fn same_run(&self, other: &Self) -> bool {
+        let mut a = self.clone();
+        let mut b = other.clone();
+        // These may change between sessions without changing the run.
+        for s in [&mut a, &mut b] {
+            s.steps = 0;
+            s.checkpoint_every = 0;
+            s.preview_every = 0;
+            s.dataset = PathBuf::new();
+            s.style_image = PathBuf::new();
+        }
+        a == b
+    }
+}
+
+/// Where a run writes: the style file and a work folder beside it.
+pub struct RunPaths {
+    pub style_file: PathBuf,
+    pub work: PathBuf,
+    pub vgg: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub steps_done: u64,
+    pub first: Losses,
+    pub last: Losses,
+    pub seconds: f64,
+    pub skipped_photos: usize,
+}
+
+/// Runs (or resumes) training on an autodiff backend and writes the style file.
+pub fn train<B: AutodiffBackend>(
+    settings: &TrainSettings,
+    paths: &RunPaths,
+    resume: bool,
+    device: &B::Device,
+) -> Result<TrainReport, Error> {
+    let config = TransformerConfig::new(settings.width, settings.residual_blocks);
+    config.validate().map_err(Error::Usage)?;
+    if !settings.image_size.is_multiple_of(4) || settings.image_size < 16 {
+        return Err(Error::Usage(format!(
+            "--image-size {} must be a multiple of 4, at least 16",
+            settings.image_size
+        )));
+    }
+    let style_layers: Vec<&str> = settings.style_layers.iter().map(String::as_str).collect();
+    let mut all_layers = style_layers.clone();
+    all_layers.push(&settings.content_layer);
+    let deepest = vgg::deepest_layer(&all_layers).map_err(Error::Usage)?;
+
+    let painting = picture::load_rgb(&settings.style_image)?;
+    let files = dataset::scan(&settings.dataset)?;
+    let vgg_net = Vgg19::<B>::load(&paths.vgg, deepest, device).map_err(|e| Error::Input {
+        path: paths.vgg.clone(),
+        detail: e.to_string(),
+    })?;
+    std::fs::create_dir_all(&paths.work).map_err(|e| Error::Output {
+        path: paths.work.clone(),
+        detail: crate::fsutil::describe_io(&e),
+    })?;
+
+    // The style's Gram matrices, computed once.
+    let painting = picture::limit_size(painting, settings.style_size);
+    let painting_t = picture::to_tensor::<B>(&[Planar::from_rgb(&painting)], device);
+    let style_grams: Vec<Tensor<B, 3>> = vgg_net
+        .features(painting_t, &style_layers)
+        .into_iter()
+        .map(|f| loss::gram(f).detach())
+        .collect();
+
+    // Validation photos for previews: the first few of the dataset, centre-cropped.
+    let previews: Vec<Planar> = files
+        .iter()
+        .filter_map(|f| image::open(f).ok())
+        .take(4)
+        .map(|img| Planar::from_rgb(&dataset::center_crop(&img.to_rgb8(), settings.image_size)))
+        .collect();
+
+    // Fresh or resumed network and optimizer.
+    B::seed(device, settings.seed);
+    let mut model = Transformer::<B>::new(&config, device);
+    let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
+    let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+    let ckpt_dir = checkpoint::dir(&paths.work);
+    let mut start_step = 0;
+    let mut first = None;
+    if resume {
+        let state = checkpoint::read_state(&paths.work).ok_or_else(|| Error::Input {
+            path: ckpt_dir.clone(),
+            detail: "has no checkpoint to resume from (start without --resume)".to_string(),
+        })?;
+        if !state.settings.same_run(settings) {
+            return Err(Error::Usage(format!(
+                "the checkpoint in {} was made with other settings; resume with the same ones, or start afresh elsewhere",
+                ckpt_dir.display()
+            )));
+        }
+        let ckpt_err = |what: &str, e: burn::record::RecorderError| Error::Input {
+            path: ckpt_dir.join(what),
+            detail: format!("cannot load the checkpoint: {e}"),
+        };
+        model = model
+            .load_file(ckpt_dir.join(checkpoint::MODEL_FILE), &recorder, device)
+            .map_err(|e| ckpt_err(checkpoint::MODEL_FILE, e))?;
+        let record = recorder
+            .load(ckpt_dir.join(checkpoint::OPTIMIZER_FILE), device)
+            .map_err(|e| ckpt_err(checkpoint::OPTIMIZER_FILE, e))?;
+        optim = optim.load_record(record);
+        start_step = state.step;
+        truncate_log(&paths.work.join("losses.csv"), start_step);
+        eprintln!("resuming at step {start_step} of {}", settings.steps);
+    } else if ckpt_dir.join(checkpoint::STATE_FILE).exists() {
+        return Err(Error::Usage(format!(
+            "{} holds a checkpoint of an earlier run; pass --resume to continue it, or remove the folder to start afresh",
+            paths.work.display()
+        )));
+    }
+
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(2);
+    let mut loader = BatchLoader::start(
+        files,
+        settings.seed,
+        settings.batch,
+        settings.image_size,
+        start_step,
+        workers,
+    );
+    let started = Instant::now();
+    let mut last = Losses::default();
+    let mut progress = Progress::new(Some(settings.steps), "steps");
+    let mut last_report = Instant::now();
+    let mut step = start_step;
+    let save_checkpoint =
+        |model: &Transformer<B>,
+         optim: &burn::optim::adaptor::OptimizerAdaptor<burn::optim::Adam, Transformer<B>, B>,
+         step: u64,
+         losses: Losses|
+         -> Result<(), Error> {
+            write_checkpoint(&ckpt_dir, &recorder, model, optim, step, settings, losses)
+        };
+
+    while step < settings.steps {
+        if interrupt::interrupted() {
+            progress.finish();
+            save_checkpoint(&model, &optim, step, last)?;
+            eprintln!("checkpoint written at step {step}; continue with --resume");
+            return Err(Error::Interrupted);
+        }
+        let batch = loader.next_batch()?;
+        let x = picture::to_tensor::<B>(&batch, device);
+        let y = model.forward_aligned(x.clone());
+        let content_target = vgg_net
+            .features(x, &[&settings.content_layer])
+            .remove(0)
+            .detach();
+        let feats = vgg_net.features(y.clone(), &all_layers);
+        let content = loss::content_loss(feats[feats.len() - 1].clone(), content_target)
+            * settings.content_weight;
+        let mut style = Tensor::<B, 1>::zeros([1], device);
+        for (f, g) in feats.iter().zip(&style_grams) {
+            style = style + loss::style_loss(f.clone(), g.clone());
+        }
+        let style = style * settings.style_weight;
+        let tv = loss::total_variation(y) * settings.tv_weight;
+        let total = content.clone() + style.clone() + tv.clone();
+        let terms = [
+            content.into_scalar().elem::<f64>(),
+            style.into_scalar().elem::<f64>(),
+            tv.into_scalar().elem::<f64>(),
+            total.clone().into_scalar().elem::<f64>(),
+        ];
+        if !terms[3].is_finite() {
+            return Err(Error::Internal(format!(
+                "the loss became {} at step {step}; lower --lr or the loss weights",
+                terms[3]
+            )));
+        }
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        model = optim.step(settings.lr, model, grads);
+        step += 1;
+        last = Losses {
+            content: terms[0],
+            style: terms[1],
+            tv: terms[2],
+            total: terms[3],
+        };
+        first.get_or_insert(last);
+        let elapsed = started.elapsed().as_secs_f64();
+        preview::log_losses(&paths.work.join("losses.csv"), step, elapsed, terms).map_err(|e| {
+            Error::Output {
+                path: paths.work.join("losses.csv"),
+                detail: crate::fsutil::describe_io(&e),
+            }
+        })?;
+        progress.update(step);
+        if last_report.elapsed().as_secs() >= 10 || step == settings.steps || step == start_step + 1
+        {
+            last_report = Instant::now();
+            let rate = (step - start_step) as f64 / elapsed.max(1e-9);
+            eprintln!(
+                "step {step}/{}: content {:.4e}  style {:.4e}  tv {:.4e}  total {:.4e}  ({:.3} steps/s)",
+                settings.steps, terms[0], terms[1], terms[2], terms[3], rate
+            );
+        }
+        if settings.checkpoint_every > 0 && step % settings.checkpoint_every == 0 {
+            save_checkpoint(&model, &optim, step, last)?;
+        }
+        if step == settings.steps
+            || (settings.preview_every > 0 && step % settings.preview_every == 0)
+        {
+            write_preview(&model, &previews, &paths.work, step, device)?;
+        }
+    }
+    progress.finish();
+    save_checkpoint(&model, &optim, step, last)?;
+
+    let mut training = std::collections::BTreeMap::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(settings) {
+        training.extend(map);
+    }
+    training.remove("style_image");
+    training.remove("dataset");
+    let meta = StyleMeta {
+        name: paths
+            .style_file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        painting_title: settings.painting_title.clone(),
+        painting_author: settings.painting_author.clone(),
+        steps: step,
+        training,
+        final_losses: [
+            ("content".to_string(), last.content),
+            ("style".to_string(), last.style),
+            ("tv".to_string(), last.tv),
+            ("total".to_string(), last.total),
+        ]
+        .into(),
+        created_by: format!("faststyle {}", env!("CARGO_PKG_VERSION")),
+    };
+    StyleFile::from_model(&model.valid(), config, meta).save(
+        &paths.style_file,
+        WeightStorage::F16,
+        true,
+    )?;
+    Ok(TrainReport {
+        steps_done: step - start_step,
+        first: first.unwrap_or(last),
+        last,
+        seconds: started.elapsed().as_secs_f64(),
+        skipped_photos: loader.skipped(),
+    })
+}
+
+fn write_checkpoint<B: AutodiffBackend>(
+    dir: &Path,
+    recorder: &BinFileRecorder<FullPrecisionSettings>,
+    model: &Transformer<B>,
+    optim: &burn::optim::adaptor::OptimizerAdaptor<burn::optim::Adam, Transformer<B>, B>,
+    step: u64,
+    settings: &TrainSettings,
+    losses: Losses,
+) -> Result<(), Error> {
+    let err = |e: String| Error::Output {
+        path: dir.to_path_buf(),
+        detail: format!("cannot write the checkpoint: {e}"),
+    };
+    // Written into a fresh folder and swapped in, so a crash mid-write keeps the old one.
+    let tmp = dir.with_extension("new");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| err(e.to_string()))?;
+    model
+        .clone()
+        .save_file(tmp.join(checkpoint::MODEL_FILE), recorder)
+        .map_err(|e| err(e.to_string()))?;
+    recorder
+        .record(optim.to_record(), tmp.join(checkpoint::OPTIMIZER_FILE))
+        .map_err(|e| err(e.to_string()))?;
+    let state = CheckpointState {
+        step,
+        settings: settings.clone(),
+        losses,
+    };
+    std::fs::write(
+        tmp.join(checkpoint::STATE_FILE),
+        serde_json::to_string_pretty(&state).map_err(|e| err(e.to_string()))?,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| err(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn write_preview<B: AutodiffBackend>(
+    model: &Transformer<B>,
+    photos: &[Planar],
+    work: &Path,
+    step: u64,
+    device: &B::Device,
+) -> Result<(), Error> {
+    if photos.is_empty() {
+        return Ok(());
+    }
+    let inner = model.valid();
+    let pairs: Vec<(Planar, Planar)> = photos
+        .iter()
+        .map(|p| {
+            let x = picture::to_tensor::<B::InnerBackend>(std::slice::from_ref(p), device);
+            (p.clone(), picture::from_tensor(inner.forward(x)).remove(0))
+        })
+        .collect();
+    let path = work.join(format!("preview-{step:06}.png"));
+    preview::grid(&pairs)
+        .save(&path)
+        .map_err(|e| Error::Output {
+            path,
+            detail: e.to_string(),
+        })
+}
+
+/// Drops log lines past `step` (written after the checkpoint a run resumes from).
+fn truncate_log(path: &Path, step: u64) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_none_or(|s| s <= step)
+        })
+        .collect();
+    let _ = std::fs::write(path, kept.join("\n") + "\n");
+}
