@@ -13,7 +13,7 @@ packages=(
   ffmpeg pkg-config clang
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev
-  python3 python3-pip
+  python3 python3-pip fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -299,3 +299,112 @@ fn bad_training_input_gives_clear_errors() {
     );
     assert_clean_failure(&out, "checkpoint");
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faststyle"))
+        .current_dir(dir.path())
+        .args(["train", "--style-image"])
+        .arg(&painting)
+        .arg("--dataset")
+        .arg(&photos)
+        .args([
+            "--out",
+            "run.safetensors",
+            "--steps",
+            "100000",
+            "--batch",
+            "1",
+            "--image-size",
+            "32",
+        ])
+        .args([
+            "--width",
+            "0.25",
+            "--style-layers",
+            "block1_conv1",
+            "--content-layer",
+            "block2_conv1",
+        ])
+        .args(["--checkpoint-every", "100000", "--preview-every", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let csv = dir.path().join("run.train/losses.csv");
+    let started = std::time::Instant::now();
+    while losses_if_any(&csv) < 3 {
+        assert!(started.elapsed().as_secs() < 60, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint written") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("run.safetensors").exists(),
+        "no style file before the end"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run.train/checkpoint/state.json")).unwrap(),
+    )
+    .unwrap();
+    let step = state["step"].as_u64().unwrap();
+    assert!(step >= 3, "checkpoint at step {step}");
+
+    // Resume and finish a few steps later.
+    let out = faststyle()
+        .current_dir(dir.path())
+        .args(["train", "--style-image"])
+        .arg(&painting)
+        .arg("--dataset")
+        .arg(&photos)
+        .args([
+            "--out",
+            "run.safetensors",
+            "--steps",
+            &(step + 2).to_string(),
+            "--batch",
+            "1",
+            "--image-size",
+            "32",
+        ])
+        .args([
+            "--width",
+            "0.25",
+            "--style-layers",
+            "block1_conv1",
+            "--content-layer",
+            "block2_conv1",
+        ])
+        .args([
+            "--checkpoint-every",
+            "100000",
+            "--preview-every",
+            "0",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("run.safetensors")).unwrap();
+    assert_eq!(style.meta.steps, step + 2);
+}
+
+fn losses_if_any(csv: &Path) -> usize {
+    std::fs::read_to_string(csv)
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}

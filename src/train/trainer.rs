@@ -265,6 +265,12 @@ pub fn train<B: AutodiffBackend>(
     }
     progress.finish();
     save_checkpoint(&model, &optim, step, last)?;
+    let plot = paths.work.join("losses.png");
+    if let Err(e) =
+        preview::plot_losses(&preview::read_losses(&paths.work.join("losses.csv")), &plot)
+    {
+        eprintln!("warning: could not draw {}: {e}", plot.display());
+    }
 
     let mut training = std::collections::BTreeMap::new();
     if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(settings) {
