@@ -179,7 +179,7 @@ pub fn train<B: AutodiffBackend>(
     );
     let started = Instant::now();
     let mut last = Losses::default();
-    let mut progress = Progress::new(Some(settings.steps), "steps");
+    let mut progress = Progress::new(Some(settings.steps), "steps").quiet();
     let mut last_report = Instant::now();
     let mut step = start_step;
     let save_checkpoint =
@@ -245,8 +245,14 @@ pub fn train<B: AutodiffBackend>(
             }
         })?;
         progress.update(step);
-        if last_report.elapsed().as_secs() >= 10 || step == settings.steps || step == start_step + 1
-        {
+        progress.set_message(format!(
+            "content {:.3e}  style {:.3e}  tv {:.3e}",
+            terms[0], terms[1], terms[2]
+        ));
+        let due = last_report.elapsed().as_secs() >= 10
+            || step == settings.steps
+            || step == start_step + 1;
+        if due && !progress.is_bar() {
             last_report = Instant::now();
             let rate = (step - start_step) as f64 / elapsed.max(1e-9);
             eprintln!(

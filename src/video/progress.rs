@@ -15,6 +15,7 @@ pub struct Progress {
     started: Instant,
     last_log: Instant,
     last_done: u64,
+    plain_lines: bool,
 }
 
 impl Progress {
@@ -47,6 +48,7 @@ impl Progress {
             started: now,
             last_log: now,
             last_done: 0,
+            plain_lines: true,
         }
     }
 
@@ -60,7 +62,7 @@ impl Progress {
             bar.set_position(done);
             return;
         }
-        if done == self.last_done || self.last_log.elapsed() < LOG_EVERY {
+        if !self.plain_lines || done == self.last_done || self.last_log.elapsed() < LOG_EVERY {
             return;
         }
         self.last_log = Instant::now();
@@ -82,6 +84,24 @@ impl Progress {
                 format_duration(elapsed)
             ),
         }
+    }
+
+    /// Whether a live bar is shown (else plain lines are printed, or none: see `quiet`).
+    pub fn is_bar(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Text shown after the bar (e.g. the current losses).
+    pub fn set_message(&self, message: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message);
+        }
+    }
+
+    /// Turns off the plain progress lines, for callers that log their own.
+    pub fn quiet(mut self) -> Self {
+        self.plain_lines = false;
+        self
     }
 
     pub fn finish(&mut self) {
