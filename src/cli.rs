@@ -27,6 +27,8 @@ pub enum Command {
     Styles(StylesArgs),
     /// Learn a new style from a painting and a folder of photos.
     Train(TrainArgs),
+    /// Measure frames per second of the network (and of a whole video with --video).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +240,58 @@ pub struct TrainArgs {
     /// Replace an existing style file.
     #[arg(short = 'y', long)]
     pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Frame size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+
+    /// Frames per network run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
+
+    /// Frames to time (after one warm-up batch).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub frames: u32,
+
+    /// Network width (random weights) when no --style is given.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+
+    /// Time this style's network instead of a random one.
+    #[arg(short, long)]
+    pub style: Option<String>,
+
+    /// Also stylize this video end to end (output discarded) and report per-stage fps.
+    #[arg(long, value_name = "FILE")]
+    pub video: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub device: DeviceArg,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{s}' is not a size like 1280x720"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 1280x720"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 1280x720"))?;
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        return Err(format!("{w}x{h} is outside 1..16384 per side"));
+    }
+    Ok((w, h))
 }
 
 #[derive(Debug, Args)]

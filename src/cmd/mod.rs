@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod image;
 pub mod styles;
 pub mod train;
@@ -15,5 +16,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Image(args) => image::run(args),
         Command::Styles(args) => styles::run(args),
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -18,6 +18,11 @@ use crate::video::sink::{EncodeSettings, Sink};
 use crate::video::source::Source;
 
 pub fn run(args: VideoArgs) -> Result<()> {
+    stylize_video(&args, false).map(|_| ())
+}
+
+/// Runs the whole job; `quiet` skips the final report (for `faststyle bench`).
+pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     crate::video::init_ffmpeg();
     if !args.input.is_file() {
         return Err(Error::Input {
@@ -130,8 +135,10 @@ pub fn run(args: VideoArgs) -> Result<()> {
             detail: fsutil::describe_io(&e.error),
         },
     })?;
-    print_report(&report, &output);
-    Ok(())
+    if !quiet {
+        print_report(&report, &output);
+    }
+    Ok(report)
 }
 
 struct Job {

@@ -1,0 +1,203 @@
+//! `faststyle bench`: how fast the network runs here, on synthetic frames, and optionally
+//! how fast a whole video goes through the pipeline.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::BenchArgs;
+use crate::device::{self, BackendTask, DeviceSpec};
+use crate::error::{Error, Result};
+use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig};
+use crate::picture::Planar;
+use crate::stylize::{StyleOptions, Stylizer};
+
+#[derive(Debug, Serialize)]
+struct NetworkFigures {
+    device: String,
+    width: u32,
+    height: u32,
+    batch: usize,
+    frames: usize,
+    network_width: f32,
+    seconds: f64,
+    ms_per_frame: f64,
+    fps: f64,
+    gflop_per_frame: f64,
+    gflops: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct VideoFigures {
+    file: PathBuf,
+    frames: u64,
+    seconds: f64,
+    fps: f64,
+    decode_fps: f64,
+    stylize_fps: f64,
+    encode_fps: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    network: NetworkFigures,
+    video: Option<VideoFigures>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let spec = args.device.resolve();
+    device::check_device(spec)?;
+    let style = match &args.style {
+        Some(name) => StyleFile::load(&catalog::resolve(name)?)?,
+        None => {
+            let config = TransformerConfig::new(args.width, 5);
+            config.validate().map_err(Error::Usage)?;
+            let model = Transformer::<device::Cpu>::new(&config, &Default::default());
+            StyleFile::from_model(&model, config, StyleMeta::default())
+        }
+    };
+    let network = device::dispatch(
+        spec,
+        TimeNetwork {
+            style: &style,
+            args: &args,
+            spec,
+        },
+    )?;
+    let video = match &args.video {
+        Some(file) => Some(time_video(file, &style, &args, spec)?),
+        None => None,
+    };
+    let figures = Figures { network, video };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&figures).map_err(|e| Error::Internal(e.to_string()))?
+        );
+        return Ok(());
+    }
+    let n = &figures.network;
+    println!(
+        "{}x{} batch {} on {} (network width {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
+        n.width,
+        n.height,
+        n.batch,
+        n.device,
+        n.network_width,
+        n.ms_per_frame,
+        n.fps,
+        n.gflops,
+        n.gflop_per_frame,
+        n.frames,
+        n.seconds
+    );
+    if let Some(v) = &figures.video {
+        println!(
+            "{}: {} frames in {:.1} s, {:.2} fps end to end; decode {:.1}, stylize {:.2}, encode {:.1} fps when busy",
+            v.file.display(),
+            v.frames,
+            v.seconds,
+            v.fps,
+            v.decode_fps,
+            v.stylize_fps,
+            v.encode_fps
+        );
+    }
+    Ok(())
+}
+
+struct TimeNetwork<'a> {
+    style: &'a StyleFile,
+    args: &'a BenchArgs,
+    spec: DeviceSpec,
+}
+
+impl BackendTask for TimeNetwork<'_> {
+    type Output = Result<NetworkFigures>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<NetworkFigures> {
+        let (w, h) = self.args.size;
+        let batch = self.args.batch as usize;
+        let model = self.style.to_model::<B>(&device, Path::new("style"))?;
+        let stylizer = Stylizer::new(
+            model,
+            device.clone(),
+            StyleOptions::default(),
+            self.spec == DeviceSpec::Cpu,
+        );
+        // A deterministic, textured frame (a flat one would flatter nothing, but be odd).
+        let n = (w * h) as usize;
+        let data: Vec<f32> = (0..3 * n).map(|i| ((i * 7919) % 251) as f32).collect();
+        let frame = Planar {
+            width: w as usize,
+            height: h as usize,
+            data,
+        };
+        let frames = vec![frame; batch];
+        let _ = stylizer.run(&frames); // warm-up: allocations, kernels
+        let runs = (self.args.frames as usize).div_ceil(batch);
+        let start = Instant::now();
+        for _ in 0..runs {
+            // Reading the result back forces the work to finish on asynchronous backends.
+            let _ = stylizer.run(&frames);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let timed = runs * batch;
+        let gflop = 2.0 * self.style.config.macs_per_pixel() * n as f64 / 1e9;
+        Ok(NetworkFigures {
+            device: self.spec.to_string(),
+            width: w,
+            height: h,
+            batch,
+            frames: timed,
+            network_width: self.style.config.width,
+            seconds,
+            ms_per_frame: 1e3 * seconds / timed as f64,
+            fps: timed as f64 / seconds,
+            gflop_per_frame: gflop,
+            gflops: gflop * timed as f64 / seconds,
+        })
+    }
+}
+
+fn time_video(
+    file: &Path,
+    style: &StyleFile,
+    args: &BenchArgs,
+    spec: DeviceSpec,
+) -> Result<VideoFigures> {
+    let dir = tempfile::tempdir().map_err(|e| Error::Internal(e.to_string()))?;
+    let style_path = dir.path().join("bench.safetensors");
+    style
+        .save(&style_path, crate::model::WeightStorage::F32, true)
+        .map_err(Error::from)?;
+    let video_args = crate::cli::VideoArgs {
+        input: file.to_path_buf(),
+        style: style_path.to_string_lossy().into_owned(),
+        output: Some(dir.path().join("out.mp4")),
+        batch: Some(args.batch),
+        device: crate::cli::DeviceArg { device: Some(spec) },
+        crf: 18,
+        preset: "medium".to_string(),
+        codec: "libx264".to_string(),
+        preserve_color: false,
+        strength: 1.0,
+        max_height: None,
+        start: None,
+        duration: None,
+        overwrite: true,
+    };
+    let report = super::video::stylize_video(&video_args, true)?;
+    Ok(VideoFigures {
+        file: file.to_path_buf(),
+        frames: report.frames_written,
+        seconds: report.wall.as_secs_f64(),
+        fps: report.frames_written as f64 / report.wall.as_secs_f64().max(1e-9),
+        decode_fps: report.decode.fps(),
+        stylize_fps: report.stylize.fps(),
+        encode_fps: report.encode.fps(),
+    })
+}

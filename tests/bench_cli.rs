@@ -1,0 +1,76 @@
+//! End-to-end tests of `faststyle bench` (figures are checked for shape, never for speed).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn bench_reports_network_figures_as_json() {
+    let out = faststyle()
+        .args([
+            "bench", "--size", "64x48", "--frames", "3", "--batch", "2", "--width", "0.25",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = &v["network"];
+    assert_eq!(
+        (n["width"].as_u64(), n["height"].as_u64()),
+        (Some(64), Some(48))
+    );
+    assert_eq!(n["frames"], 4, "whole batches are timed");
+    assert!(n["fps"].as_f64().unwrap() > 0.0);
+    let expected_gflop =
+        2.0 * faststyle::model::TransformerConfig::new(0.25, 5).macs_per_pixel() * 64.0 * 48.0
+            / 1e9;
+    assert!((n["gflop_per_frame"].as_f64().unwrap() - expected_gflop).abs() < 1e-9);
+    assert!(v["video"].is_null());
+}
+
+#[test]
+fn bench_with_a_video_reports_stage_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = media::make_clip(
+        dir.path(),
+        "c.mp4",
+        "96x64",
+        25,
+        0.4,
+        true,
+        &["-c:v", "libx264", "-c:a", "aac"],
+    );
+    let out = faststyle()
+        .args([
+            "bench", "--size", "32x32", "--frames", "1", "--width", "0.25", "--json", "--video",
+        ])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["video"]["frames"], 10);
+    for stage in ["decode_fps", "stylize_fps", "encode_fps"] {
+        assert!(v["video"][stage].as_f64().unwrap() > 0.0, "{stage}");
+    }
+    assert_eq!(files_in(dir.path()), ["c.mp4"]);
+}
+
+#[test]
+fn bad_bench_sizes_are_refused() {
+    let out = faststyle()
+        .args(["bench", "--size", "0x5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0x5"));
+}
