@@ -18,7 +18,7 @@ where
             "the file already exists",
         ));
     }
-    let mut tmp = temp_beside(path)?;
+    let mut tmp = temp_beside(path, false)?;
     {
         let mut writer = BufWriter::new(tmp.as_file_mut());
         write(&mut writer)?;
@@ -34,8 +34,10 @@ where
 }
 
 /// A hidden temporary file in the target's directory (same file system, so the final
-/// rename is atomic); removed automatically if dropped before being persisted.
-pub fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+/// rename is atomic); removed automatically if dropped before being persisted. With
+/// `keep_extension` its name ends in the target's extension, for writers (FFmpeg) that
+/// pick a format by it.
+pub fn temp_beside(path: &Path, keep_extension: bool) -> io::Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -44,9 +46,13 @@ pub fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let suffix = match path.extension() {
+        Some(ext) if keep_extension => format!(".part.{}", ext.to_string_lossy()),
+        _ => ".part".to_string(),
+    };
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
-        .suffix(".part")
+        .suffix(&suffix)
         .tempfile_in(dir)
 }
 

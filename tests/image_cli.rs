@@ -6,6 +6,13 @@ use common::*;
 use faststyle::picture::chroma;
 use image::GenericImageView;
 
+/// `faststyle image INPUT --style STYLE`, to which each test adds its flags.
+fn image_cmd(input: &std::path::Path, style: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = faststyle();
+    cmd.arg("image").arg(input).arg("--style").arg(style);
+    cmd
+}
+
 #[test]
 fn stylizes_an_odd_sized_png_keeping_its_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,11 +46,7 @@ fn strength_zero_returns_the_input() {
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = write_image(&dir.path().join("in.png"), 40, 30);
     let out = dir.path().join("out.png");
-    faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    image_cmd(&input, &style)
         .args(["--strength", "0", "-o"])
         .arg(&out)
         .assert()
@@ -61,11 +64,7 @@ fn half_strength_lies_between_input_and_full_style() {
     let input = write_image(&dir.path().join("in.png"), 40, 30);
     let run = |strength: &str, name: &str| {
         let out = dir.path().join(name);
-        faststyle()
-            .arg("image")
-            .arg(&input)
-            .arg("--style")
-            .arg(&style)
+        image_cmd(&input, &style)
             .args(["--strength", strength, "-o"])
             .arg(&out)
             .assert()
@@ -89,11 +88,7 @@ fn preserve_color_keeps_the_input_chroma() {
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = write_image(&dir.path().join("in.png"), 64, 48);
     let out = dir.path().join("out.png");
-    faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    image_cmd(&input, &style)
         .arg("--preserve-color")
         .arg("-o")
         .arg(&out)
@@ -156,13 +151,7 @@ fn default_output_name_is_beside_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let style = write_style(&dir.path().join("mono.safetensors"), 0.25);
     let input = write_image(&dir.path().join("cat.png"), 20, 16);
-    faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
-        .assert()
-        .success();
+    image_cmd(&input, &style).assert().success();
     assert!(dir.path().join("cat-mono.png").is_file());
 }
 
@@ -172,11 +161,7 @@ fn max_size_scales_down() {
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = write_image(&dir.path().join("in.png"), 120, 60);
     let out = dir.path().join("out.webp");
-    faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    image_cmd(&input, &style)
         .args(["--max-size", "40", "-o"])
         .arg(&out)
         .assert()
@@ -244,11 +229,7 @@ fn existing_output_is_not_overwritten_without_permission() {
     let input = write_image(&dir.path().join("in.png"), 20, 16);
     let out = dir.path().join("out.png");
     std::fs::write(&out, b"precious").unwrap();
-    let output = faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    let output = image_cmd(&input, &style)
         .arg("-o")
         .arg(&out)
         .output()
@@ -258,11 +239,7 @@ fn existing_output_is_not_overwritten_without_permission() {
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     assert_eq!(files_in(dir.path()), ["in.png", "out.png", "s.safetensors"]);
 
-    faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    image_cmd(&input, &style)
         .arg("-y")
         .arg("-o")
         .arg(&out)
@@ -283,11 +260,7 @@ fn unwritable_output_location_is_a_clear_error() {
         not_a_dir.join("out.png"),
         dir.path().join("missing/out.png"),
     ] {
-        let output = faststyle()
-            .arg("image")
-            .arg(&input)
-            .arg("--style")
-            .arg(&style)
+        let output = image_cmd(&input, &style)
             .arg("-o")
             .arg(&target)
             .output()
@@ -303,11 +276,7 @@ fn input_that_is_not_an_image_is_a_clear_error() {
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = dir.path().join("fake.png");
     std::fs::write(&input, b"this is text, not a PNG").unwrap();
-    let output = faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    let output = image_cmd(&input, &style)
         .arg("-o")
         .arg(dir.path().join("out.png"))
         .output()
@@ -323,13 +292,7 @@ fn corrupt_style_file_is_a_clear_error() {
     let bytes = std::fs::read(&style).unwrap();
     std::fs::write(&style, &bytes[..bytes.len() / 2]).unwrap();
     let input = write_image(&dir.path().join("in.png"), 20, 16);
-    let output = faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
-        .output()
-        .unwrap();
+    let output = image_cmd(&input, &style).output().unwrap();
     assert_clean_failure(&output, "s.safetensors");
     assert!(String::from_utf8_lossy(&output.stderr).contains("truncated"));
 }
@@ -340,11 +303,7 @@ fn input_equal_to_output_is_refused() {
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = write_image(&dir.path().join("in.png"), 20, 16);
     let before = std::fs::read(&input).unwrap();
-    let output = faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    let output = image_cmd(&input, &style)
         .arg("-y")
         .arg("-o")
         .arg(&input)
@@ -363,11 +322,7 @@ fn cuda_device_without_cuda_build_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let style = write_style(&dir.path().join("s.safetensors"), 0.25);
     let input = write_image(&dir.path().join("in.png"), 20, 16);
-    let output = faststyle()
-        .arg("image")
-        .arg(&input)
-        .arg("--style")
-        .arg(&style)
+    let output = image_cmd(&input, &style)
         .args(["--device", "cuda"])
         .output()
         .unwrap();

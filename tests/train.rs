@@ -306,29 +306,7 @@ fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
     let (photos, painting) = tiny_dataset(dir.path());
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faststyle"))
         .current_dir(dir.path())
-        .args(["train", "--style-image"])
-        .arg(&painting)
-        .arg("--dataset")
-        .arg(&photos)
-        .args([
-            "--out",
-            "run.safetensors",
-            "--steps",
-            "100000",
-            "--batch",
-            "1",
-            "--image-size",
-            "32",
-        ])
-        .args([
-            "--width",
-            "0.25",
-            "--style-layers",
-            "block1_conv1",
-            "--content-layer",
-            "block2_conv1",
-        ])
-        .args(["--checkpoint-every", "100000", "--preview-every", "0"])
+        .args(tiny_run(&photos, &painting, 100_000))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -363,35 +341,8 @@ fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
     // Resume and finish a few steps later.
     let out = faststyle()
         .current_dir(dir.path())
-        .args(["train", "--style-image"])
-        .arg(&painting)
-        .arg("--dataset")
-        .arg(&photos)
-        .args([
-            "--out",
-            "run.safetensors",
-            "--steps",
-            &(step + 2).to_string(),
-            "--batch",
-            "1",
-            "--image-size",
-            "32",
-        ])
-        .args([
-            "--width",
-            "0.25",
-            "--style-layers",
-            "block1_conv1",
-            "--content-layer",
-            "block2_conv1",
-        ])
-        .args([
-            "--checkpoint-every",
-            "100000",
-            "--preview-every",
-            "0",
-            "--resume",
-        ])
+        .args(tiny_run(&photos, &painting, step + 2))
+        .arg("--resume")
         .output()
         .unwrap();
     assert!(
@@ -407,4 +358,35 @@ fn losses_if_any(csv: &Path) -> usize {
     std::fs::read_to_string(csv)
         .map(|t| t.lines().count().saturating_sub(1))
         .unwrap_or(0)
+}
+
+/// Arguments of a minimal run (32 px, batch 1, two VGG layers) writing run.safetensors.
+fn tiny_run(photos: &Path, painting: &Path, steps: u64) -> Vec<String> {
+    let mut args: Vec<String> = vec!["train".into(), "--style-image".into()];
+    args.push(painting.to_string_lossy().into_owned());
+    args.push("--dataset".into());
+    args.push(photos.to_string_lossy().into_owned());
+    for a in [
+        "--out",
+        "run.safetensors",
+        "--batch",
+        "1",
+        "--image-size",
+        "32",
+        "--width",
+        "0.25",
+        "--style-layers",
+        "block1_conv1",
+        "--content-layer",
+        "block2_conv1",
+        "--checkpoint-every",
+        "100000",
+        "--preview-every",
+        "0",
+        "--steps",
+    ] {
+        args.push(a.into());
+    }
+    args.push(steps.to_string());
+    args
 }

@@ -188,15 +188,7 @@ fn variable_frame_rate_timestamps_are_kept() {
 #[test]
 fn rotation_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = make_clip(
-        dir.path(),
-        "plain.mp4",
-        "160x120",
-        25,
-        0.4,
-        false,
-        &["-c:v", "libx264"],
-    );
+    let plain = h264_clip(dir.path(), "plain.mp4", "160x120", 0.4, false);
     let input = dir.path().join("rot.mp4");
     ffmpeg(&[
         "-i",
@@ -317,15 +309,7 @@ fn stream_the_container_cannot_hold_is_dropped_with_a_warning() {
 #[test]
 fn start_and_duration_cut_video_and_audio_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let input = make_clip(
-        dir.path(),
-        "in.mp4",
-        "160x120",
-        25,
-        3.0,
-        true,
-        &["-c:v", "libx264", "-c:a", "aac"],
-    );
+    let input = h264_clip(dir.path(), "in.mp4", "160x120", 3.0, true);
     let output = dir.path().join("out.mp4");
     assert_ok(&stylize(
         &input,
@@ -347,15 +331,7 @@ fn start_and_duration_cut_video_and_audio_alike() {
 fn no_audio_works_and_audio_only_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let style = style(dir.path());
-    let silent = make_clip(
-        dir.path(),
-        "silent.mp4",
-        "96x64",
-        25,
-        0.4,
-        false,
-        &["-c:v", "libx264"],
-    );
+    let silent = h264_clip(dir.path(), "silent.mp4", "96x64", 0.4, false);
     assert_ok(&stylize(&silent, &dir.path().join("out.mp4"), &style, &[]));
 
     let audio = dir.path().join("tone.m4a");
@@ -385,15 +361,7 @@ fn damaged_inputs_fail_cleanly_or_keep_what_decodes() {
     assert_clean_failure(&out, "notes.mp4");
 
     // A file cut in the middle (MPEG-TS keeps working up to the cut).
-    let whole = make_clip(
-        dir.path(),
-        "whole.ts",
-        "160x120",
-        25,
-        2.0,
-        true,
-        &["-c:v", "libx264", "-c:a", "aac"],
-    );
+    let whole = h264_clip(dir.path(), "whole.ts", "160x120", 2.0, true);
     let bytes = std::fs::read(&whole).unwrap();
     let cut = dir.path().join("cut.ts");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -410,15 +378,7 @@ fn damaged_inputs_fail_cleanly_or_keep_what_decodes() {
     }
 
     // A truncated MP4 whose index is missing cannot be read: a clear error.
-    let mp4 = make_clip(
-        dir.path(),
-        "whole.mp4",
-        "160x120",
-        25,
-        1.0,
-        false,
-        &["-c:v", "libx264"],
-    );
+    let mp4 = h264_clip(dir.path(), "whole.mp4", "160x120", 1.0, false);
     let bytes = std::fs::read(&mp4).unwrap();
     let trunc = dir.path().join("trunc.mp4");
     std::fs::write(&trunc, &bytes[..bytes.len() / 3]).unwrap();
@@ -439,15 +399,7 @@ fn damaged_inputs_fail_cleanly_or_keep_what_decodes() {
 fn output_safety() {
     let dir = tempfile::tempdir().unwrap();
     let style = style(dir.path());
-    let input = make_clip(
-        dir.path(),
-        "in.mp4",
-        "96x64",
-        25,
-        0.4,
-        false,
-        &["-c:v", "libx264"],
-    );
+    let input = h264_clip(dir.path(), "in.mp4", "96x64", 0.4, false);
 
     let existing = dir.path().join("taken.mp4");
     std::fs::write(&existing, b"precious").unwrap();
@@ -478,15 +430,7 @@ fn output_safety() {
 fn batch_sizes_give_the_same_frames() {
     let dir = tempfile::tempdir().unwrap();
     let style = style(dir.path());
-    let input = make_clip(
-        dir.path(),
-        "in.mp4",
-        "96x64",
-        25,
-        0.44,
-        false,
-        &["-c:v", "libx264"],
-    );
+    let input = h264_clip(dir.path(), "in.mp4", "96x64", 0.44, false);
     let mut decoded = Vec::new();
     for batch in ["1", "3", "8"] {
         let output = dir.path().join(format!("b{batch}.mp4"));
@@ -501,15 +445,7 @@ fn batch_sizes_give_the_same_frames() {
 #[test]
 fn mov_output_and_max_height() {
     let dir = tempfile::tempdir().unwrap();
-    let input = make_clip(
-        dir.path(),
-        "in.mp4",
-        "320x240",
-        25,
-        0.4,
-        true,
-        &["-c:v", "libx264", "-c:a", "aac"],
-    );
+    let input = h264_clip(dir.path(), "in.mp4", "320x240", 0.4, true);
     let output = dir.path().join("out.mov");
     assert_ok(&stylize(
         &input,
@@ -530,15 +466,7 @@ fn mov_output_and_max_height() {
 fn ctrl_c_stops_cleanly_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let style = write_style(&dir.path().join("s.safetensors"), 1.0);
-    let input = make_clip(
-        dir.path(),
-        "in.mp4",
-        "320x240",
-        25,
-        20.0,
-        true,
-        &["-c:v", "libx264", "-c:a", "aac"],
-    );
+    let input = h264_clip(dir.path(), "in.mp4", "320x240", 20.0, true);
     let output = dir.path().join("out.mp4");
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faststyle"))
         .arg("video")

@@ -186,7 +186,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Creates (and removes) a temporary file where the output will go, so an unwritable
 /// folder is reported before minutes of computation.
 fn check_writable(output: &Path) -> Result<()> {
-    fsutil::temp_beside(output)
+    fsutil::temp_beside(output, false)
         .map(drop)
         .map_err(|e| Error::Output {
             path: output.to_path_buf(),

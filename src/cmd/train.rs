@@ -36,7 +36,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             detail: "its folder does not exist".to_string(),
         });
     }
-    crate::fsutil::temp_beside(&style_file)
+    crate::fsutil::temp_beside(&style_file, false)
         .map(drop)
         .map_err(|e| Error::Output {
             path: style_file.clone(),

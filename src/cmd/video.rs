@@ -202,26 +202,10 @@ fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
 /// A hidden temporary file beside the output with the output's extension, so FFmpeg picks
 /// the same container; renamed into place only when the video is complete.
 fn temp_output(output: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = output
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&format!(".part.{ext}"))
-        .tempfile_in(dir)
-        .map_err(|e| Error::Output {
-            path: output.to_path_buf(),
-            detail: fsutil::describe_io(&e),
-        })
+    fsutil::temp_beside(output, true).map_err(|e| Error::Output {
+        path: output.to_path_buf(),
+        detail: fsutil::describe_io(&e),
+    })
 }
 
 /// The frame size after `--max-height`: aspect kept, even sides (encoders need them).

@@ -150,3 +150,13 @@ pub fn make_clip(
 pub fn stream_duration(stream: &serde_json::Value) -> f64 {
     stream["duration"].as_str().unwrap().parse().unwrap()
 }
+
+/// The common fixture: an H.264 clip at 25 fps, with AAC stereo audio if `audio`.
+pub fn h264_clip(dir: &Path, name: &str, size: &str, seconds: f64, audio: bool) -> PathBuf {
+    let codecs: &[&str] = if audio {
+        &["-c:v", "libx264", "-c:a", "aac"]
+    } else {
+        &["-c:v", "libx264"]
+    };
+    make_clip(dir, name, size, 25, seconds, audio, codecs)
+}
