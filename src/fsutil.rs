@@ -64,3 +64,12 @@ pub fn describe_io(e: &io::Error) -> String {
         None => text,
     }
 }
+
+/// Whether two paths name the same file (after resolving links and `..`; paths that do
+/// not exist yet are compared as written).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod loss;
 pub mod model;
 pub mod picture;
+pub mod progress;
 pub mod stylize;
 pub mod train;
 pub mod video;

@@ -13,11 +13,7 @@ fn bench_reports_network_figures_as_json() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = &v["network"];
     assert_eq!(
@@ -52,11 +48,7 @@ fn bench_with_a_video_reports_stage_figures() {
         .arg(&clip)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["video"]["frames"], 10);
     for stage in ["decode_fps", "stylize_fps", "encode_fps"] {

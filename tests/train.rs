@@ -191,11 +191,7 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
         40,
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let straight = losses(&dir.path().join("straight.train/losses.csv"));
     assert_eq!(straight.len(), 40);
     let early: f64 = straight[..5].iter().map(|l| l.1).sum::<f64>() / 5.0;
@@ -227,11 +223,7 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
         20,
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let out = train_cmd(
         dir.path(),
         &photos,
@@ -240,11 +232,7 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
         40,
         &["--resume"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let resumed = losses(&dir.path().join("halves.train/losses.csv"));
     assert_eq!(resumed.len(), 40);
     let (a, b) = (straight[39].1, resumed[39].1);
@@ -345,11 +333,7 @@ fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
         .arg("--resume")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let style = faststyle::model::StyleFile::load(&dir.path().join("run.safetensors")).unwrap();
     assert_eq!(style.meta.steps, step + 2);
 }

@@ -26,14 +26,6 @@ fn stylize(input: &Path, output: &Path, style: &Path, extra: &[&str]) -> std::pr
         .unwrap()
 }
 
-fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "faststyle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn keeps_frames_size_timing_and_audio() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::StyleFile;
 use crate::picture::{self, Planar};
+use crate::stylize::{StyleOptions, Stylizer};
 
 /// Extensions taken from a folder given as input.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
@@ -99,13 +100,13 @@ fn plan(args: &ImageArgs, style_name: &str) -> Result<Vec<Job>> {
             (None, None) => input.with_file_name(writable_name(&input, Some(style_name))),
         };
         let format = output_format(&output)?;
-        if same_file(&input, &output) {
+        if fsutil::same_file(&input, &output) {
             return Err(Error::Usage(format!(
                 "{} is both input and output; choose another output",
                 input.display()
             )));
         }
-        if let Some(other) = jobs.iter().find(|j| same_file(&j.output, &output)) {
+        if let Some(other) = jobs.iter().find(|j| fsutil::same_file(&j.output, &output)) {
             return Err(Error::Usage(format!(
                 "{} and {} would both be written to {}",
                 other.input.display(),
@@ -176,13 +177,6 @@ fn output_format(output: &Path) -> Result<ImageFormat> {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
 /// Creates (and removes) a temporary file where the output will go, so an unwritable
 /// folder is reported before minutes of computation.
 fn check_writable(output: &Path) -> Result<()> {
@@ -206,6 +200,12 @@ impl BackendTask for Stylize<'_> {
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let model = self.style.to_model::<B>(&device, &self.style_path)?;
+        let options = StyleOptions {
+            preserve_color: self.args.preserve_color,
+            strength: self.args.strength,
+        };
+        // One image per run, so how batches are split does not matter here.
+        let stylizer = Stylizer::new(model, device, options, false);
         let total = self.jobs.len();
         let mut failed = 0;
         let mut last_error = None;
@@ -216,7 +216,11 @@ impl BackendTask for Stylize<'_> {
                     Some(max) => picture::limit_size(img, max),
                     None => img,
                 };
-                let out = stylize_one(&model, &img, self.args, &device);
+                let original = Planar::from_rgb(&img);
+                let out = stylizer
+                    .run(std::slice::from_ref(&original))
+                    .remove(0)
+                    .to_rgb();
                 save(&out, job)?;
                 Ok(out.dimensions())
             });
@@ -240,28 +244,6 @@ impl BackendTask for Stylize<'_> {
             Some(_) => Err(Error::SomeFailed { failed, total }),
         }
     }
-}
-
-/// Runs the network on one image and applies colour preservation and strength.
-fn stylize_one<B: Backend>(
-    model: &crate::model::Transformer<B>,
-    img: &RgbImage,
-    args: &ImageArgs,
-    device: &B::Device,
-) -> RgbImage {
-    let original = Planar::from_rgb(img);
-    if args.strength == 0.0 {
-        return original.to_rgb();
-    }
-    let input = picture::to_tensor::<B>(std::slice::from_ref(&original), device);
-    let mut stylized = picture::from_tensor(model.forward(input)).remove(0);
-    if args.preserve_color {
-        stylized = picture::preserve_color(&stylized, &original);
-    }
-    if args.strength < 1.0 {
-        stylized = picture::blend(&stylized, &original, args.strength);
-    }
-    stylized.to_rgb()
 }
 
 fn save(img: &RgbImage, job: &Job) -> Result<()> {

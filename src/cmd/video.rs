@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::interrupt;
 use crate::model::StyleFile;
+use crate::progress::format_duration;
 use crate::stylize::{StyleOptions, Stylizer};
 use crate::video::pipeline::{self, PipelineConfig, Report};
-use crate::video::progress::format_duration;
 use crate::video::sink::{EncodeSettings, Sink};
 use crate::video::source::Source;
 
@@ -168,11 +168,7 @@ fn file_stem(path: &Path) -> String {
 }
 
 fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
-    let same = match (input.canonicalize(), output.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
+    if fsutil::same_file(input, output) {
         return Err(Error::Usage(format!(
             "{} is both input and output; choose another output",
             input.display()

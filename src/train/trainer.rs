@@ -19,7 +19,7 @@ use crate::loss;
 use crate::model::vgg::{self, Vgg19};
 use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig, WeightStorage};
 use crate::picture::{self, Planar};
-use crate::video::progress::Progress;
+use crate::progress::Progress;
 
 /// Everything that defines a run; saved in checkpoints and in the style file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

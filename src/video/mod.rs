@@ -3,7 +3,6 @@
 
 pub mod convert;
 pub mod pipeline;
-pub mod progress;
 pub mod sink;
 pub mod source;
 pub mod timecode;

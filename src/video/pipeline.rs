@@ -16,12 +16,12 @@ use ff::{Packet, Rational};
 use ffmpeg_next as ff;
 
 use super::convert::{FromRgb, ToRgb};
-use super::progress::Progress;
 use super::sink::Sink;
 use super::source::Source;
 use crate::error::Error;
 use crate::interrupt;
 use crate::picture::Planar;
+use crate::progress::Progress;
 use crate::stylize::Stylizer;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -154,10 +154,11 @@ pub fn run<B: Backend>(
     let (copy_tx, copy_rx) = channel::bounded::<CopiedPacket>(512);
     let total = expected_frames(&source, config);
     let started = Instant::now();
-    let copy_map: Vec<Option<usize>> = {
+    // Input stream index → (copy index, input time base), looked up for every packet.
+    let copy_map: Vec<Option<(usize, Rational)>> = {
         let mut map = vec![None; source.input.nb_streams() as usize];
         for (i, c) in sink.copies.iter().enumerate() {
-            map[c.input_index] = Some(i);
+            map[c.input_index] = Some((i, c.input_time_base));
         }
         map
     };
@@ -268,7 +269,7 @@ fn ticks(seconds: f64, tb: Rational) -> i64 {
 fn decode_stage(
     mut source: Source,
     config: &PipelineConfig,
-    copy_map: &[Option<usize>],
+    copy_map: &[Option<(usize, Rational)>],
     frames_tx: Sender<DecodedFrame>,
     copy_tx: Sender<CopiedPacket>,
     shared: &Shared,
@@ -391,8 +392,7 @@ fn decode_stage(
             if past_end {
                 break;
             }
-        } else if let Some(copy) = copy_map.get(index).copied().flatten() {
-            let tb = source.input.stream(index).expect("stream").time_base();
+        } else if let Some((copy, tb)) = copy_map.get(index).copied().flatten() {
             if !in_range(packet.pts().or(packet.dts()), tb) {
                 continue;
             }

@@ -78,28 +78,12 @@ pub fn frame_times(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// MD5 of the packets of one stream, stream-copied (`ffmpeg -map 0:SPEC -c copy -f md5`).
-pub fn packets_md5(path: &Path, spec: &str) -> String {
+/// Runs the ffmpeg CLI on `input` with `args` after it and returns what it wrote to stdout.
+fn ffmpeg_stdout(input: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", &format!("0:{spec}"), "-c", "copy", "-f", "md5", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// All video frames decoded to 8-bit RGB.
-pub fn rgb_frames(path: &Path) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .arg(input)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -108,6 +92,21 @@ pub fn rgb_frames(path: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// MD5 of the packets of one stream, stream-copied (`ffmpeg -map 0:SPEC -c copy -f md5`).
+pub fn packets_md5(path: &Path, spec: &str) -> String {
+    let map = format!("0:{spec}");
+    let out = ffmpeg_stdout(path, &["-map", &map, "-c", "copy", "-f", "md5", "-"]);
+    String::from_utf8_lossy(&out).trim().to_string()
+}
+
+/// All video frames decoded to 8-bit RGB.
+pub fn rgb_frames(path: &Path) -> Vec<u8> {
+    ffmpeg_stdout(
+        path,
+        &["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    )
 }
 
 pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {

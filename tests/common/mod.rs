@@ -85,3 +85,12 @@ pub fn assert_clean_failure(output: &std::process::Output, must_mention: &str) {
         "{stderr}"
     );
 }
+
+/// Asserts that a run succeeded, showing its stderr when it did not.
+pub fn assert_ok(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "faststyle failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
