@@ -1,10 +1,10 @@
 //! Forward pass of the style network on the CPU backend, per size, batch and width.
 //! `cargo bench --bench forward`
 
-use burn::tensor::{Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use faststyle::device::Cpu;
 use faststyle::model::{Transformer, TransformerConfig};
+use faststyle::picture::{self, Planar};
 
 fn forward(c: &mut Criterion) {
     let device = Default::default();
@@ -13,17 +13,14 @@ fn forward(c: &mut Criterion) {
     for width in [1.0f32, 0.5] {
         let model = Transformer::<Cpu>::new(&TransformerConfig::new(width, 5), &device);
         for (w, h, n) in [(256usize, 256usize, 1usize), (256, 256, 4), (640, 360, 1)] {
-            let values: Vec<f32> = (0..n * 3 * h * w)
-                .map(|i| ((i * 7919) % 256) as f32)
-                .collect();
-            let x = TensorData::new(values, [n, 3, h, w]);
+            let frames = vec![Planar::test_pattern(w, h); n];
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(
                 BenchmarkId::new(format!("width{width}"), format!("{w}x{h}x{n}")),
-                &x,
-                |b, x| {
+                &frames,
+                |b, frames| {
                     b.iter(|| {
-                        let t = Tensor::<Cpu, 4>::from_data(x.clone(), &device);
+                        let t = picture::to_tensor::<Cpu>(frames, &device);
                         model.forward(t).into_data()
                     })
                 },

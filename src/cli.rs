@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::device::DeviceSpec;
+use crate::train::objective::defaults;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -174,15 +175,15 @@ pub struct TrainArgs {
     pub style_size: u32,
 
     /// Weight of the content loss (feature MSE at --content-layer).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = defaults::CONTENT_WEIGHT)]
     pub content_weight: f64,
 
     /// Weight of the style loss (Gram MSE summed over --style-layers).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = defaults::STYLE_WEIGHT)]
     pub style_weight: f64,
 
     /// Weight of the total-variation loss (on 0..255 pixels).
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = defaults::TV_WEIGHT)]
     pub tv_weight: f64,
 
     /// Adam learning rate.
@@ -194,13 +195,13 @@ pub struct TrainArgs {
     pub width: f32,
 
     /// VGG19 layer of the content loss.
-    #[arg(long, default_value = "block4_conv2")]
+    #[arg(long, default_value = defaults::CONTENT_LAYER)]
     pub content_layer: String,
 
     /// VGG19 layers of the style loss, comma-separated.
     #[arg(
         long,
-        default_value = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1",
+        default_value = defaults::STYLE_LAYERS,
         value_delimiter = ','
     )]
     pub style_layers: Vec<String>,

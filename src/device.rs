@@ -2,10 +2,9 @@
 //! multi-threaded), chosen by measurement over `ndarray`; the CUDA backend is compiled in
 //! with the `cuda` feature and picked by default when a GPU answers.
 
+use crate::kernels::Kernels;
 use std::fmt;
 use std::str::FromStr;
-
-use burn::tensor::backend::Backend;
 
 use crate::error::Error;
 
@@ -101,7 +100,7 @@ pub fn check_device(spec: DeviceSpec) -> Result<(), Error> {
 /// Work that can run on any backend. `dispatch` picks the backend for a device at run time.
 pub trait BackendTask {
     type Output;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+    fn run<B: Kernels>(self, device: B::Device) -> Self::Output;
 }
 
 /// Runs `task` on the backend and device named by `spec` (which `check_device` accepted).

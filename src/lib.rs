@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod interrupt;
+pub mod kernels;
 pub mod loss;
 pub mod model;
 pub mod picture;

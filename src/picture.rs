@@ -19,6 +19,18 @@ pub struct Planar {
 }
 
 impl Planar {
+    /// A deterministic, textured frame for benchmarks (a flat one would be an odd input).
+    pub fn test_pattern(width: usize, height: usize) -> Self {
+        let data = (0..3 * width * height)
+            .map(|i| ((i * 7919) % 251) as f32)
+            .collect();
+        Self {
+            width,
+            height,
+            data,
+        }
+    }
+
     pub fn from_rgb(img: &RgbImage) -> Self {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let n = w * h;

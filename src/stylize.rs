@@ -1,7 +1,7 @@
 //! Running a style on images: the network plus the post-processing a user asked for
 //! (colour preservation, strength). Shared by the image and video commands.
 
-use burn::tensor::backend::Backend;
+use crate::kernels::Kernels;
 
 use crate::model::Transformer;
 use crate::picture::{self, Planar};
@@ -23,7 +23,7 @@ impl Default for StyleOptions {
     }
 }
 
-pub struct Stylizer<B: Backend> {
+pub struct Stylizer<B: Kernels> {
     model: Transformer<B>,
     device: B::Device,
     options: StyleOptions,
@@ -34,7 +34,7 @@ pub struct Stylizer<B: Backend> {
     one_at_a_time: bool,
 }
 
-impl<B: Backend> Stylizer<B> {
+impl<B: Kernels> Stylizer<B> {
     pub fn new(
         model: Transformer<B>,
         device: B::Device,

@@ -1,10 +1,10 @@
 //! `faststyle bench`: how fast the network runs here, on synthetic frames, and optionally
 //! how fast a whole video goes through the pipeline.
 
+use crate::kernels::Kernels;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use serde::Serialize;
 
 use crate::catalog;
@@ -118,7 +118,7 @@ struct TimeNetwork<'a> {
 impl BackendTask for TimeNetwork<'_> {
     type Output = Result<NetworkFigures>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<NetworkFigures> {
+    fn run<B: Kernels>(self, device: B::Device) -> Result<NetworkFigures> {
         let (w, h) = self.args.size;
         let batch = self.args.batch as usize;
         let model = self.style.to_model::<B>(&device, Path::new("style"))?;
@@ -128,14 +128,8 @@ impl BackendTask for TimeNetwork<'_> {
             StyleOptions::default(),
             self.spec == DeviceSpec::Cpu,
         );
-        // A deterministic, textured frame (a flat one would flatter nothing, but be odd).
         let n = (w * h) as usize;
-        let data: Vec<f32> = (0..3 * n).map(|i| ((i * 7919) % 251) as f32).collect();
-        let frame = Planar {
-            width: w as usize,
-            height: h as usize,
-            data,
-        };
+        let frame = Planar::test_pattern(w as usize, h as usize);
         let frames = vec![frame; batch];
         let _ = stylizer.run(&frames); // warm-up: allocations, kernels
         let runs = (self.args.frames as usize).div_ceil(batch);

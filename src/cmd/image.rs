@@ -1,10 +1,10 @@
 //! `faststyle image`: stylize still images.
 
+use crate::kernels::Kernels;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use image::{ImageFormat, RgbImage};
 
 use crate::catalog;
@@ -198,7 +198,7 @@ struct Stylize<'a> {
 impl BackendTask for Stylize<'_> {
     type Output = Result<()>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: Kernels>(self, device: B::Device) -> Result<()> {
         let model = self.style.to_model::<B>(&device, &self.style_path)?;
         let options = StyleOptions {
             preserve_color: self.args.preserve_color,

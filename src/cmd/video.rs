@@ -1,8 +1,7 @@
 //! `faststyle video`: stylize a video file, keeping its audio and everything else.
 
+use crate::kernels::Kernels;
 use std::path::{Path, PathBuf};
-
-use burn::tensor::backend::Backend;
 
 use crate::catalog;
 use crate::cli::VideoArgs;
@@ -154,7 +153,7 @@ struct Job {
 impl BackendTask for Job {
     type Output = Result<Report>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Report> {
+    fn run<B: Kernels>(self, device: B::Device) -> Result<Report> {
         let model = self.style.to_model::<B>(&device, &self.style_path)?;
         let stylizer = Stylizer::new(model, device, self.options, self.one_at_a_time);
         pipeline::run(self.source, self.sink, stylizer, &self.config)

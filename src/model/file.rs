@@ -3,11 +3,11 @@
 //! architecture settings, the style's metadata and a CRC-32 of the tensor data, so a
 //! truncated, corrupt or foreign file is refused with a clear reason instead of a panic.
 
+use crate::kernels::Kernels;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use burn::tensor::TensorData;
-use burn::tensor::backend::Backend;
 use half::f16;
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,7 @@ pub struct StyleFile {
 
 impl StyleFile {
     /// Captures a network's weights.
-    pub fn from_model<B: Backend>(
+    pub fn from_model<B: Kernels>(
         model: &Transformer<B>,
         config: TransformerConfig,
         meta: StyleMeta,
@@ -90,7 +90,7 @@ impl StyleFile {
     }
 
     /// Builds the network on `device`, checking that every tensor fits the architecture.
-    pub fn to_model<B: Backend>(
+    pub fn to_model<B: Kernels>(
         &self,
         device: &B::Device,
         path: &Path,

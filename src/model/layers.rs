@@ -1,26 +1,21 @@
 //! Building blocks of the transformer: reflection-padded convolution, affine instance
 //! norm and nearest-neighbour upsampling.
 
+use crate::kernels::{Kernels, PaddedConv, Padding, conv2d_padded, instance_norm};
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
-
-/// Variance epsilon of instance norm, as in PyTorch's `InstanceNorm2d`.
-pub const INSTANCE_NORM_EPS: f64 = 1e-5;
 
 /// A convolution whose input is reflection-padded by `kernel / 2` on every side, so that
 /// stride 1 keeps the size and stride 2 halves it (for even sizes) without zero borders.
 #[derive(Module, Debug)]
-pub struct ReflectConv<B: Backend> {
+pub struct ReflectConv<B: Kernels> {
     pub weight: Param<Tensor<B, 4>>,
     pub bias: Param<Tensor<B, 1>>,
     pub kernel: usize,
     pub stride: usize,
 }
 
-impl<B: Backend> ReflectConv<B> {
+impl<B: Kernels> ReflectConv<B> {
     pub fn new(
         c_in: usize,
         c_out: usize,
@@ -56,29 +51,23 @@ impl<B: Backend> ReflectConv<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let pad = self.kernel / 2;
-        let x = if pad > 0 {
-            x.pad([(pad, pad), (pad, pad)], PadMode::Reflect)
-        } else {
-            x
+        let spec = PaddedConv {
+            stride: self.stride,
+            pad: self.kernel / 2,
+            padding: Padding::Reflect,
         };
-        conv2d(
-            x,
-            self.weight.val(),
-            Some(self.bias.val()),
-            ConvOptions::new([self.stride; 2], [0, 0], [1, 1], 1),
-        )
+        conv2d_padded(x, self.weight.val(), self.bias.val(), spec)
     }
 }
 
 /// Instance normalization with a learned per-channel scale and shift (Ulyanov et al.).
 #[derive(Module, Debug)]
-pub struct InstanceNorm<B: Backend> {
+pub struct InstanceNorm<B: Kernels> {
     pub gamma: Param<Tensor<B, 1>>,
     pub beta: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> InstanceNorm<B> {
+impl<B: Kernels> InstanceNorm<B> {
     pub fn new(channels: usize, device: &B::Device) -> Self {
         Self {
             gamma: Initializer::Ones.init([channels], device),
@@ -86,27 +75,14 @@ impl<B: Backend> InstanceNorm<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let c = x.dims()[1];
-        let gamma = self.gamma.val().reshape([1, c, 1, 1]);
-        let beta = self.beta.val().reshape([1, c, 1, 1]);
-        normalize_instances(x) * gamma + beta
+    /// Normalizes `x`, then ReLU if `relu` (fused: one pass on the CPU).
+    pub fn forward(&self, x: Tensor<B, 4>, relu: bool) -> Tensor<B, 4> {
+        instance_norm(x, self.gamma.val(), self.beta.val(), relu)
     }
 }
 
-/// Normalizes each (image, channel) plane to mean 0 and (biased) variance 1.
-pub fn normalize_instances<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    let flat = x.reshape([n, c, h * w]);
-    let mean = flat.clone().mean_dim(2);
-    let centered = flat - mean;
-    let var = centered.clone().square().mean_dim(2);
-    let normed = centered / (var + INSTANCE_NORM_EPS).sqrt();
-    normed.reshape([n, c, h, w])
-}
-
 /// Nearest-neighbour upsampling by 2 in both spatial dimensions.
-pub fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+pub fn upsample_nearest2<B: Kernels>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
     x.reshape([n, c, h, 1, w, 1])
         .expand([n, c, h, 2, w, 2])
@@ -115,13 +91,13 @@ pub fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 
 /// Convolution, instance norm and optionally ReLU: the unit every layer but the last uses.
 #[derive(Module, Debug)]
-pub struct ConvNorm<B: Backend> {
+pub struct ConvNorm<B: Kernels> {
     pub conv: ReflectConv<B>,
     pub norm: InstanceNorm<B>,
     pub relu: bool,
 }
 
-impl<B: Backend> ConvNorm<B> {
+impl<B: Kernels> ConvNorm<B> {
     pub fn new(
         c_in: usize,
         c_out: usize,
@@ -138,23 +114,18 @@ impl<B: Backend> ConvNorm<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let y = self.norm.forward(self.conv.forward(x));
-        if self.relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        }
+        self.norm.forward(self.conv.forward(x), self.relu)
     }
 }
 
 /// conv3x3-IN-ReLU-conv3x3-IN plus the identity.
 #[derive(Module, Debug)]
-pub struct ResidualBlock<B: Backend> {
+pub struct ResidualBlock<B: Kernels> {
     pub a: ConvNorm<B>,
     pub b: ConvNorm<B>,
 }
 
-impl<B: Backend> ResidualBlock<B> {
+impl<B: Kernels> ResidualBlock<B> {
     pub fn new(channels: usize, device: &B::Device) -> Self {
         Self {
             a: ConvNorm::new(channels, channels, 3, 1, true, device),
@@ -179,7 +150,7 @@ mod tests {
     fn instance_norm_gives_zero_mean_unit_variance_per_channel() {
         let device = Default::default();
         let x = Tensor::<B, 4>::random([2, 3, 7, 5], Distribution::Normal(4.0, 9.0), &device);
-        let y = normalize_instances(x);
+        let y = InstanceNorm::<B>::new(3, &device).forward(x, false);
         let flat = y.reshape([6, 35]);
         let mean = flat.clone().mean_dim(1);
         let var = (flat - mean.clone()).square().mean_dim(1);
@@ -202,7 +173,11 @@ mod tests {
         let x = Tensor::<B, 4>::from_data([[[[1.0f32, 3.0]], [[10.0, 20.0]]]], &device);
         // Each channel normalizes to [-1, 1] (up to eps), then gamma * v + beta.
         let expected = TensorData::from([[[[-1.0f32, 3.0]], [[-3.5, -2.5]]]]);
-        norm.forward(x)
+        norm.forward(x.clone(), false)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-3));
+        let expected = TensorData::from([[[[0.0f32, 3.0]], [[0.0, 0.0]]]]);
+        norm.forward(x, true)
             .into_data()
             .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-3));
     }
@@ -215,7 +190,10 @@ mod tests {
             [[[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]],
             &device,
         );
-        let padded = x.pad([(0, 0), (0, 0), (2, 1), (1, 2)], PadMode::Reflect);
+        let padded = x.pad(
+            [(0, 0), (0, 0), (2, 1), (1, 2)],
+            burn::tensor::ops::PadMode::Reflect,
+        );
         let expected = TensorData::from([[[
             [8.0f32, 7.0, 8.0, 9.0, 8.0, 7.0],
             [5.0, 4.0, 5.0, 6.0, 5.0, 4.0],

@@ -2,9 +2,9 @@
 //! downsampling convolutions, residual blocks, two nearest-upsample + conv stages, and a
 //! 9x9 output convolution. Input and output are RGB in 0..255, NCHW.
 
+use crate::kernels::Kernels;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
 
 use super::config::TransformerConfig;
@@ -16,7 +16,7 @@ pub const SIZE_MULTIPLE: usize = 4;
 pub const MIN_SIDE: usize = 8;
 
 #[derive(Module, Debug)]
-pub struct Transformer<B: Backend> {
+pub struct Transformer<B: Kernels> {
     pub conv1: ConvNorm<B>,
     pub conv2: ConvNorm<B>,
     pub conv3: ConvNorm<B>,
@@ -26,7 +26,7 @@ pub struct Transformer<B: Backend> {
     pub out: ReflectConv<B>,
 }
 
-impl<B: Backend> Transformer<B> {
+impl<B: Kernels> Transformer<B> {
     /// A freshly initialized network (PyTorch-style default init).
     pub fn new(config: &TransformerConfig, device: &B::Device) -> Self {
         let [c1, c2, c3] = config.channels();
@@ -85,7 +85,7 @@ pub fn padding_for(side: usize) -> (usize, usize) {
 
 /// Reflection padding along `dim`; where the side is too small to reflect (reflection
 /// needs padding < side), the edge is replicated instead.
-pub fn pad_reflect_or_edge<B: Backend>(
+pub fn pad_reflect_or_edge<B: Kernels>(
     x: Tensor<B, 4>,
     before: usize,
     after: usize,

@@ -2,11 +2,10 @@
 //! convolutions whose feature maps define the content and style losses. Only the layers up
 //! to the deepest one a loss uses are evaluated.
 
+use crate::kernels::{Kernels, PaddedConv, Padding, conv2d_padded};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::backend::Backend;
-use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::max_pool2d;
 use burn::tensor::{Tensor, TensorData};
 
 /// File name of the weights, and its md5 (DESIGN.md).
@@ -143,11 +142,11 @@ pub fn read_weights(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
 
 /// The frozen network on a device. Its tensors are constants: no gradient is kept for
 /// them, while gradients flow through them to the input.
-pub struct Vgg19<B: Backend> {
+pub struct Vgg19<B: Kernels> {
     layers: Vec<(&'static str, Tensor<B, 4>, Tensor<B, 1>)>,
 }
 
-impl<B: Backend> Vgg19<B> {
+impl<B: Kernels> Vgg19<B> {
     pub fn new(weights: &[ConvWeights], device: &B::Device) -> Self {
         let layers = weights
             .iter()
@@ -166,6 +165,10 @@ impl<B: Backend> Vgg19<B> {
         Ok(Self::new(&read_weights(path, deepest)?, device))
     }
 
+    pub fn device(&self) -> B::Device {
+        self.layers[0].1.device()
+    }
+
     /// Caffe preprocessing: RGB 0..255 → BGR minus the ImageNet means.
     pub fn preprocess(rgb: Tensor<B, 4>) -> Tensor<B, 4> {
         let device = rgb.device();
@@ -181,12 +184,12 @@ impl<B: Backend> Vgg19<B> {
         let mut found: Vec<Option<Tensor<B, 4>>> = vec![None; wanted.len()];
         let mut remaining = wanted.len();
         for (name, kernel, bias) in &self.layers {
-            x = conv2d(
-                x,
-                kernel.clone(),
-                Some(bias.clone()),
-                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-            );
+            let spec = PaddedConv {
+                stride: 1,
+                pad: 1,
+                padding: Padding::Zero,
+            };
+            x = conv2d_padded(x, kernel.clone(), bias.clone(), spec);
             x = burn::tensor::activation::relu(x);
             for (slot, w) in found.iter_mut().zip(wanted) {
                 if w == name && slot.is_none() {

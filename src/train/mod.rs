@@ -2,7 +2,9 @@
 
 pub mod checkpoint;
 pub mod dataset;
+pub mod objective;
 pub mod preview;
 pub mod trainer;
 
-pub use trainer::{TrainReport, TrainSettings, train};
+pub use objective::{LossSpec, Objective};
+pub use trainer::{TrainReport, TrainSettings, train, train_step};

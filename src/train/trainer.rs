@@ -3,20 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::kernels::TrainKernels;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointState, Losses};
 use super::dataset::{self, BatchLoader};
+use super::objective::{LossSpec, Objective};
 use super::preview;
 use crate::error::Error;
 use crate::interrupt;
-use crate::loss;
-use crate::model::vgg::{self, Vgg19};
+use crate::model::vgg::Vgg19;
 use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig, WeightStorage};
 use crate::picture::{self, Planar};
 use crate::progress::Progress;
@@ -46,6 +46,16 @@ pub struct TrainSettings {
 }
 
 impl TrainSettings {
+    pub fn loss_spec(&self) -> LossSpec {
+        LossSpec {
+            content_layer: self.content_layer.clone(),
+            style_layers: self.style_layers.clone(),
+            content_weight: self.content_weight,
+            style_weight: self.style_weight,
+            tv_weight: self.tv_weight,
+        }
+    }
+
     /// The settings that must match for a checkpoint to be resumed.
     fn same_run(&self, other: &Self) -> bool {
         let mut a = self.clone();
@@ -79,7 +89,7 @@ pub struct TrainReport {
 }
 
 /// Runs (or resumes) training on an autodiff backend and writes the style file.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: TrainKernels>(
     settings: &TrainSettings,
     paths: &RunPaths,
     resume: bool,
@@ -93,14 +103,12 @@ pub fn train<B: AutodiffBackend>(
             settings.image_size
         )));
     }
-    let style_layers: Vec<&str> = settings.style_layers.iter().map(String::as_str).collect();
-    let mut all_layers = style_layers.clone();
-    all_layers.push(&settings.content_layer);
-    let deepest = vgg::deepest_layer(&all_layers).map_err(Error::Usage)?;
+    let spec = settings.loss_spec();
+    let deepest = spec.deepest_layer().map_err(Error::Usage)?.to_string();
 
     let painting = picture::load_rgb(&settings.style_image)?;
     let files = dataset::scan(&settings.dataset)?;
-    let vgg_net = Vgg19::<B>::load(&paths.vgg, deepest, device).map_err(|e| Error::Input {
+    let vgg_net = Vgg19::<B>::load(&paths.vgg, &deepest, device).map_err(|e| Error::Input {
         path: paths.vgg.clone(),
         detail: e.to_string(),
     })?;
@@ -108,15 +116,7 @@ pub fn train<B: AutodiffBackend>(
         path: paths.work.clone(),
         detail: crate::fsutil::describe_io(&e),
     })?;
-
-    // The style's Gram matrices, computed once.
-    let painting = picture::limit_size(painting, settings.style_size);
-    let painting_t = picture::to_tensor::<B>(&[Planar::from_rgb(&painting)], device);
-    let style_grams: Vec<Tensor<B, 3>> = vgg_net
-        .features(painting_t, &style_layers)
-        .into_iter()
-        .map(|f| loss::gram(f).detach())
-        .collect();
+    let objective = Objective::new(vgg_net, spec, painting, settings.style_size);
 
     // Validation photos for previews: the first few of the dataset, centre-cropped.
     let previews: Vec<Planar> = files
@@ -200,35 +200,14 @@ pub fn train<B: AutodiffBackend>(
         }
         let batch = loader.next_batch()?;
         let x = picture::to_tensor::<B>(&batch, device);
-        let y = model.forward_aligned(x.clone());
-        let content_target = vgg_net
-            .features(x, &[&settings.content_layer])
-            .remove(0)
-            .detach();
-        let feats = vgg_net.features(y.clone(), &all_layers);
-        let content = loss::content_loss(feats[feats.len() - 1].clone(), content_target)
-            * settings.content_weight;
-        let mut style = Tensor::<B, 1>::zeros([1], device);
-        for (f, g) in feats.iter().zip(&style_grams) {
-            style = style + loss::style_loss(f.clone(), g.clone());
-        }
-        let style = style * settings.style_weight;
-        let tv = loss::total_variation(y) * settings.tv_weight;
-        let total = content.clone() + style.clone() + tv.clone();
-        let terms = [
-            content.into_scalar().elem::<f64>(),
-            style.into_scalar().elem::<f64>(),
-            tv.into_scalar().elem::<f64>(),
-            total.clone().into_scalar().elem::<f64>(),
-        ];
+        let terms;
+        (model, terms) = train_step(model, &mut optim, &objective, x, settings.lr);
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
                 "the loss became {} at step {step}; lower --lr or the loss weights",
                 terms[3]
             )));
         }
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        model = optim.step(settings.lr, model, grads);
         step += 1;
         last = Losses {
             content: terms[0],
@@ -317,7 +296,32 @@ pub fn train<B: AutodiffBackend>(
     })
 }
 
-fn write_checkpoint<B: AutodiffBackend>(
+/// One optimizer step on a batch of photos: returns the updated network and the weighted
+/// loss terms (content, style, tv, total).
+pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
+    model: Transformer<B>,
+    optim: &mut O,
+    objective: &Objective<B>,
+    photos: Tensor<B, 4>,
+    lr: f64,
+) -> (Transformer<B>, [f64; 4]) {
+    let y = model.forward_aligned(photos.clone());
+    let [content, style, tv] = objective.weighted(objective.terms(photos, y));
+    let total = content.clone() + style.clone() + tv.clone();
+    let terms = [
+        content.into_scalar().elem::<f64>(),
+        style.into_scalar().elem::<f64>(),
+        tv.into_scalar().elem::<f64>(),
+        total.clone().into_scalar().elem::<f64>(),
+    ];
+    if !terms[3].is_finite() {
+        return (model, terms);
+    }
+    let grads = GradientsParams::from_grads(total.backward(), &model);
+    (optim.step(lr, model, grads), terms)
+}
+
+fn write_checkpoint<B: TrainKernels>(
     dir: &Path,
     recorder: &BinFileRecorder<FullPrecisionSettings>,
     model: &Transformer<B>,
@@ -361,7 +365,7 @@ fn write_checkpoint<B: AutodiffBackend>(
     Ok(())
 }
 
-fn write_preview<B: AutodiffBackend>(
+fn write_preview<B: TrainKernels>(
     model: &Transformer<B>,
     photos: &[Planar],
     work: &Path,

@@ -7,10 +7,10 @@
 //! stage sets the pace. A stage that fails raises the shared stop flag; the others notice
 //! within one queue timeout and wind down, and the first real error is reported.
 
+use crate::kernels::Kernels;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use burn::tensor::backend::Backend;
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use ff::{Packet, Rational};
 use ffmpeg_next as ff;
@@ -138,7 +138,7 @@ fn recv<T>(rx: &Receiver<T>, shared: &Shared, waited: &mut Duration) -> StageRes
 }
 
 /// Runs the whole pipeline. On success the output (the sink's file) is complete.
-pub fn run<B: Backend>(
+pub fn run<B: Kernels>(
     source: Source,
     sink: Sink,
     stylizer: Stylizer<B>,
@@ -438,7 +438,7 @@ fn decode_stage(
     Ok((report, warnings))
 }
 
-fn stylize_stage<B: Backend>(
+fn stylize_stage<B: Kernels>(
     stylizer: Stylizer<B>,
     batch: usize,
     rx: Receiver<DecodedFrame>,

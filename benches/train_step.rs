@@ -1,0 +1,62 @@
+//! One training step on the CPU backend: the transformer and the VGG19 loss (to
+//! block5_conv1), forward, backward and Adam, batch 4 at 256x256, for width 1.0 and 0.5.
+//! Needs the VGG19 weights (README set-up); skipped with a message without them.
+//! `cargo bench --bench train_step`
+
+use burn::backend::Autodiff;
+use burn::optim::AdamConfig;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use faststyle::device::Cpu;
+use faststyle::model::vgg::{self, Vgg19};
+use faststyle::model::{Transformer, TransformerConfig};
+use faststyle::picture::{self, Planar};
+use faststyle::train::{LossSpec, Objective, train_step};
+
+type B = Autodiff<Cpu>;
+
+fn train(c: &mut Criterion) {
+    let device = Default::default();
+    let path = vgg::weights_path(None);
+    let spec = LossSpec::default();
+    let vgg = match Vgg19::<B>::load(&path, spec.deepest_layer().unwrap(), &device) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("train_step bench skipped: {e}");
+            return;
+        }
+    };
+    let painting = image::RgbImage::from_fn(256, 256, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    });
+    let objective = Objective::new(vgg, spec, painting, 256);
+    let photos = vec![Planar::test_pattern(256, 256); 4];
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10);
+    for width in [1.0f32, 0.5] {
+        let mut model = Some(Transformer::<B>::new(
+            &TransformerConfig::new(width, 5),
+            &device,
+        ));
+        let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
+        group.bench_function(
+            BenchmarkId::new(format!("width{width}"), "256x256x4"),
+            |b| {
+                b.iter(|| {
+                    let x = picture::to_tensor::<B>(&photos, &device);
+                    let (next, terms) =
+                        train_step(model.take().unwrap(), &mut optim, &objective, x, 1e-3);
+                    model = Some(next);
+                    terms
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train);
+criterion_main!(benches);

@@ -1,0 +1,364 @@
+//! The network's hot operations, with host kernels for the CPU backend.
+//!
+//! burn's CPU convolution spends most of a training step outside its GEMM (NHWC copies,
+//! a col2im scatter for the input gradient, a weight gradient computed as a convolution
+//! with a frame-sized kernel). [`Kernels`] lets a backend run a padded convolution through
+//! this crate's own im2col + GEMM kernels instead, forward and backward; backends without
+//! them (CUDA) compose the same operation from burn's ops, which is also the reference the
+//! host kernels are tested against. Setting `FASTSTYLE_REFERENCE_KERNELS=1` makes the CPU
+//! use the reference path too.
+
+mod autodiff;
+pub mod conv;
+pub mod norm;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, FloatTensor, PadMode};
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+
+pub use conv::Padding;
+use conv::{ConvGeom, Frame};
+
+/// A convolution preceded by padding: what every layer of both networks is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaddedConv {
+    pub stride: usize,
+    pub pad: usize,
+    pub padding: Padding,
+}
+
+/// Backends that can run [`conv2d_padded`], on host kernels or on burn's ops.
+pub trait Kernels: Backend {
+    /// Whether this backend's tensors live in host memory and use the host kernels.
+    fn host_kernels() -> bool {
+        false
+    }
+
+    fn conv2d_padded(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: PaddedConv,
+    ) -> FloatTensor<Self> {
+        float::<Self, 4>(reference_conv2d_padded(
+            tensor(x),
+            tensor(weight),
+            tensor(bias),
+            spec,
+        ))
+    }
+
+    /// Affine instance norm of `x` (N, C, H, W) with per-channel `gamma` and `beta`,
+    /// followed by ReLU if `relu`.
+    fn instance_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        float::<Self, 4>(reference_instance_norm(
+            tensor(x),
+            tensor(gamma),
+            tensor(beta),
+            relu,
+        ))
+    }
+}
+
+impl Kernels for burn::backend::Flex {
+    fn host_kernels() -> bool {
+        !reference_requested()
+    }
+
+    fn conv2d_padded(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: PaddedConv,
+    ) -> FloatTensor<Self> {
+        let (x, weight, bias) = (
+            tensor::<Self, 4>(x),
+            tensor::<Self, 4>(weight),
+            tensor(bias),
+        );
+        if !Self::host_kernels() || x.dtype() != DType::F32 {
+            return float(reference_conv2d_padded(x, weight, bias, spec));
+        }
+        let device = x.device();
+        let (geom, frame) = geometry(&x.dims(), &weight.dims(), spec);
+        let (y, _) = conv::forward(
+            &to_host(x),
+            &geom,
+            frame,
+            &to_host(weight),
+            Some(&to_host(bias)),
+        );
+        let (ho, wo) = geom.output(frame);
+        from_host::<Self, 4>(y, [frame.batch, geom.c_out, ho, wo], &device)
+    }
+
+    fn instance_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let (x, gamma, beta) = (tensor::<Self, 4>(x), tensor(gamma), tensor(beta));
+        if !Self::host_kernels() || x.dtype() != DType::F32 {
+            return float(reference_instance_norm(x, gamma, beta, relu));
+        }
+        let (device, dims) = (x.device(), x.dims());
+        let plane = dims[2] * dims[3];
+        let (y, _) = norm::forward(&to_host(x), plane, &to_host(gamma), &to_host(beta), relu);
+        from_host::<Self, 4>(y, dims, &device)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Kernels for burn::backend::Cuda {}
+
+/// `conv2d(pad(x))` with a square kernel; `bias` has one value per output channel.
+pub fn conv2d_padded<B: Kernels>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Tensor<B, 1>,
+    spec: PaddedConv,
+) -> Tensor<B, 4> {
+    tensor(B::conv2d_padded(float(x), float(weight), float(bias), spec))
+}
+
+/// Affine instance norm (and ReLU if `relu`); `gamma` and `beta` have one value per channel.
+pub fn instance_norm<B: Kernels>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    relu: bool,
+) -> Tensor<B, 4> {
+    tensor(B::instance_norm(float(x), float(gamma), float(beta), relu))
+}
+
+/// The same operation composed from burn's own ops: what CUDA runs, and the reference the
+/// host kernels must match.
+pub fn reference_conv2d_padded<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Tensor<B, 1>,
+    spec: PaddedConv,
+) -> Tensor<B, 4> {
+    let p = spec.pad;
+    let (x, conv_pad) = match spec.padding {
+        Padding::Reflect if p > 0 => (x.pad([(p, p), (p, p)], PadMode::Reflect), 0),
+        Padding::Reflect => (x, 0),
+        Padding::Zero => (x, p),
+    };
+    conv2d(
+        x,
+        weight,
+        Some(bias),
+        ConvOptions::new([spec.stride; 2], [conv_pad; 2], [1, 1], 1),
+    )
+}
+
+/// Instance norm from burn's ops: the reference of [`instance_norm`].
+pub fn reference_instance_norm<B: Backend>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    relu: bool,
+) -> Tensor<B, 4> {
+    let c = x.dims()[1];
+    let y = normalize_instances(x) * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1]);
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
+}
+
+/// Normalizes each (image, channel) plane to mean 0 and (biased) variance 1.
+pub fn normalize_instances<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let flat = x.reshape([n, c, h * w]);
+    let mean = flat.clone().mean_dim(2);
+    let centered = flat - mean;
+    let var = centered.clone().square().mean_dim(2);
+    let normed = centered / (var + norm::EPS).sqrt();
+    normed.reshape([n, c, h, w])
+}
+
+const UNSET: u8 = 0;
+const HOST: u8 = 1;
+const REFERENCE: u8 = 2;
+static MODE: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Makes the CPU backend compose every operation from burn's ops instead of the host
+/// kernels (for comparisons; `FASTSTYLE_REFERENCE_KERNELS=1` does the same at start-up).
+pub fn use_reference_kernels(on: bool) {
+    MODE.store(if on { REFERENCE } else { HOST }, Ordering::Relaxed);
+}
+
+fn reference_requested() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        UNSET => {
+            let on = std::env::var_os("FASTSTYLE_REFERENCE_KERNELS")
+                .is_some_and(|v| !v.is_empty() && v != "0");
+            // A concurrent explicit choice wins over the environment.
+            let mode = if on { REFERENCE } else { HOST };
+            let _ = MODE.compare_exchange(UNSET, mode, Ordering::Relaxed, Ordering::Relaxed);
+            MODE.load(Ordering::Relaxed) == REFERENCE
+        }
+        mode => mode == REFERENCE,
+    }
+}
+
+fn geometry(x: &[usize; 4], w: &[usize; 4], spec: PaddedConv) -> (ConvGeom, Frame) {
+    assert_eq!(
+        x[1], w[1],
+        "convolution input has {} channels, kernel wants {}",
+        x[1], w[1]
+    );
+    assert_eq!(w[2], w[3], "only square kernels");
+    (
+        ConvGeom {
+            c_in: w[1],
+            c_out: w[0],
+            kernel: w[2],
+            stride: spec.stride,
+            pad: spec.pad,
+            padding: spec.padding,
+        },
+        Frame {
+            batch: x[0],
+            height: x[2],
+            width: x[3],
+        },
+    )
+}
+
+fn tensor<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .into_vec::<f32>()
+        .expect("host kernels run on f32 tensors")
+}
+
+fn from_host<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> FloatTensor<B> {
+    float(Tensor::<B, D>::from_data(
+        TensorData::new(values, shape),
+        device,
+    ))
+}
+
+/// An autodiff backend whose forward passes and inner backend both have [`Kernels`]: what
+/// training runs on.
+pub trait TrainKernels: AutodiffBackend<InnerBackend: Kernels> + Kernels {}
+
+impl<B: AutodiffBackend<InnerBackend: Kernels> + Kernels> TrainKernels for B {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::{Distribution, Tolerance};
+
+    type A = Autodiff<Flex>;
+
+    /// The host kernels' outputs and gradients (input, kernel, bias) equal those of the
+    /// same operation composed from burn's ops, through a non-trivial loss.
+    #[test]
+    fn host_path_matches_reference_forward_and_backward() {
+        let device = Default::default();
+        let cases = [
+            ([2, 3, 13, 11], [8, 3, 9, 9], 1, 4, Padding::Reflect),
+            ([2, 4, 10, 12], [6, 4, 3, 3], 2, 1, Padding::Reflect),
+            ([1, 5, 7, 9], [4, 5, 3, 3], 1, 1, Padding::Zero),
+        ];
+        for (xs, ws, stride, pad, padding) in cases {
+            let spec = PaddedConv {
+                stride,
+                pad,
+                padding,
+            };
+            let x = Tensor::<Flex, 4>::random(xs, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<Flex, 4>::random(ws, Distribution::Normal(0.0, 0.3), &device);
+            let b = Tensor::<Flex, 1>::random([ws[0]], Distribution::Normal(0.0, 1.0), &device);
+            let run = |host: bool| {
+                let x = Tensor::<A, 4>::from_inner(x.clone()).require_grad();
+                let w = Tensor::<A, 4>::from_inner(w.clone()).require_grad();
+                let b = Tensor::<A, 1>::from_inner(b.clone()).require_grad();
+                let y = if host {
+                    conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
+                } else {
+                    reference_conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
+                };
+                // Squaring makes the upstream gradient depend on the output.
+                let grads = y.clone().square().sum().backward();
+                [
+                    y.inner().into_data(),
+                    x.grad(&grads).unwrap().into_data(),
+                    w.grad(&grads).unwrap().into_data(),
+                    b.grad(&grads).unwrap().into_data(),
+                ]
+            };
+            let (host, reference) = (run(true), run(false));
+            for (name, (h, r)) in ["output", "dx", "dw", "db"]
+                .iter()
+                .zip(host.iter().zip(&reference))
+            {
+                assert_eq!(h.shape, r.shape, "{name} of {xs:?} * {ws:?}");
+                h.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-4, 1e-3));
+            }
+        }
+    }
+
+    #[test]
+    fn host_instance_norm_matches_reference_forward_and_backward() {
+        let device = Default::default();
+        for relu in [false, true] {
+            let x =
+                Tensor::<Flex, 4>::random([2, 3, 5, 7], Distribution::Normal(2.0, 3.0), &device);
+            let gamma = Tensor::<Flex, 1>::random([3], Distribution::Normal(1.0, 0.5), &device);
+            let beta = Tensor::<Flex, 1>::random([3], Distribution::Normal(0.0, 0.5), &device);
+            // A position-dependent weighting, so the gradient is not trivially zero.
+            let weighting = Tensor::<Flex, 4>::random([2, 3, 5, 7], Distribution::Default, &device);
+            let run = |host: bool| {
+                let x = Tensor::<A, 4>::from_inner(x.clone()).require_grad();
+                let g = Tensor::<A, 1>::from_inner(gamma.clone()).require_grad();
+                let b = Tensor::<A, 1>::from_inner(beta.clone()).require_grad();
+                let y = if host {
+                    instance_norm(x.clone(), g.clone(), b.clone(), relu)
+                } else {
+                    reference_instance_norm(x.clone(), g.clone(), b.clone(), relu)
+                };
+                let w = Tensor::<A, 4>::from_inner(weighting.clone());
+                let grads = (y.clone() * y.clone() * 0.5 + y.clone() * w)
+                    .sum()
+                    .backward();
+                [
+                    y.inner().into_data(),
+                    x.grad(&grads).unwrap().into_data(),
+                    g.grad(&grads).unwrap().into_data(),
+                    b.grad(&grads).unwrap().into_data(),
+                ]
+            };
+            let (host, reference) = (run(true), run(false));
+            for (h, r) in host.iter().zip(&reference) {
+                h.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
+            }
+        }
+    }
+}

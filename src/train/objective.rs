@@ -1,0 +1,127 @@
+//! The perceptual objective: VGG19 content and style losses against one painting, plus total
+//! variation. Training minimizes it; `faststyle eval` and the benchmarks measure with it.
+
+use burn::tensor::Tensor;
+use image::RgbImage;
+
+use crate::kernels::Kernels;
+use crate::loss;
+use crate::model::vgg::{self, Vgg19};
+use crate::picture::{self, Planar};
+
+/// The training defaults: weights found to give a visibly stylized result with the
+/// content still recognizable (Gram F·Fᵀ/(C·H·W) of features of 0..255 Caffe input).
+pub mod defaults {
+    pub const CONTENT_LAYER: &str = "block4_conv2";
+    pub const STYLE_LAYERS: &str =
+        "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1";
+    pub const CONTENT_WEIGHT: f64 = 1.0;
+    pub const STYLE_WEIGHT: f64 = 10.0;
+    pub const TV_WEIGHT: f64 = 1e-2;
+}
+
+/// The loss terms' weights and VGG19 layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossSpec {
+    pub content_layer: String,
+    pub style_layers: Vec<String>,
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        Self {
+            content_layer: defaults::CONTENT_LAYER.to_string(),
+            style_layers: defaults::STYLE_LAYERS
+                .split(',')
+                .map(String::from)
+                .collect(),
+            content_weight: defaults::CONTENT_WEIGHT,
+            style_weight: defaults::STYLE_WEIGHT,
+            tv_weight: defaults::TV_WEIGHT,
+        }
+    }
+}
+
+impl LossSpec {
+    /// Every VGG19 layer the objective reads, style layers first, content last.
+    pub fn layers(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.style_layers.iter().map(String::as_str).collect();
+        all.push(&self.content_layer);
+        all
+    }
+
+    /// The deepest layer used: VGG19 is loaded and run up to it only.
+    pub fn deepest_layer(&self) -> Result<&str, String> {
+        vgg::deepest_layer(&self.layers())
+    }
+}
+
+/// Unweighted loss terms of a batch, each a one-element tensor.
+pub struct Terms<B: Kernels> {
+    pub content: Tensor<B, 1>,
+    pub style: Tensor<B, 1>,
+    pub tv: Tensor<B, 1>,
+}
+
+/// A loss network and the painting's Gram matrices, ready to score stylized batches.
+pub struct Objective<B: Kernels> {
+    vgg: Vgg19<B>,
+    spec: LossSpec,
+    style_grams: Vec<Tensor<B, 3>>,
+}
+
+impl<B: Kernels> Objective<B> {
+    /// `painting` is scaled down to at most `style_size` on its long side first.
+    pub fn new(vgg: Vgg19<B>, spec: LossSpec, painting: RgbImage, style_size: u32) -> Self {
+        let painting = picture::limit_size(painting, style_size);
+        let device = vgg.device();
+        let painting = picture::to_tensor::<B>(&[Planar::from_rgb(&painting)], &device);
+        let style_layers: Vec<&str> = spec.style_layers.iter().map(String::as_str).collect();
+        let style_grams = vgg
+            .features(painting, &style_layers)
+            .into_iter()
+            .map(|f| loss::gram(f).detach())
+            .collect();
+        Self {
+            vgg,
+            spec,
+            style_grams,
+        }
+    }
+
+    pub fn spec(&self) -> &LossSpec {
+        &self.spec
+    }
+
+    /// Loss terms of `stylized` (RGB 0..255), whose content should be that of `photos`.
+    pub fn terms(&self, photos: Tensor<B, 4>, stylized: Tensor<B, 4>) -> Terms<B> {
+        let content_target = self
+            .vgg
+            .features(photos, &[&self.spec.content_layer])
+            .remove(0)
+            .detach();
+        let features = self.vgg.features(stylized.clone(), &self.spec.layers());
+        let (content_features, style_features) = features.split_last().expect("content layer");
+        let content = loss::content_loss(content_features.clone(), content_target);
+        let style = style_features
+            .iter()
+            .zip(&self.style_grams)
+            .map(|(f, g)| loss::style_loss(f.clone(), g.clone()))
+            .reduce(|a, b| a + b)
+            .unwrap_or_else(|| Tensor::zeros([1], &stylized.device()));
+        let tv = loss::total_variation(stylized);
+        Terms { content, style, tv }
+    }
+
+    /// The weighted terms (content, style, tv) whose sum training minimizes.
+    pub fn weighted(&self, terms: Terms<B>) -> [Tensor<B, 1>; 3] {
+        [
+            terms.content * self.spec.content_weight,
+            terms.style * self.spec.style_weight,
+            terms.tv * self.spec.tv_weight,
+        ]
+    }
+}
