@@ -30,6 +30,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure frames per second of the network (and of a whole video with --video).
     Bench(BenchArgs),
+    /// Score a style: content and style losses of stylized photos against the unstylized ones.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +295,38 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
         return Err(format!("{w}x{h} is outside 1..16384 per side"));
     }
     Ok((w, h))
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The style to score, by name or file.
+    #[arg(short, long)]
+    pub style: String,
+
+    /// Folder of photos to stylize and score (searched recursively; jpg, png, webp).
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+
+    /// The painting the style loss compares with. Default: the one the style was trained on,
+    /// if that file is still where training found it.
+    #[arg(long, value_name = "PAINTING")]
+    pub style_image: Option<PathBuf>,
+
+    /// Photos are scaled down to at most this long side first.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_size: u32,
+
+    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// folder scripts/fetch-vgg19.sh fills.
+    #[arg(long, value_name = "PATH")]
+    pub vgg: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub device: DeviceArg,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -213,6 +213,29 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
     assert_eq!(style.meta.painting_title, "painting");
     assert!(style.meta.final_losses.contains_key("style"));
     assert_eq!(style.meta.training["seed"], 7);
+    assert_eq!(
+        style.meta.training["style_image"],
+        painting.to_str().unwrap()
+    );
+
+    // eval scores it with the painting it recorded: the unstylized baseline has no content
+    // loss, and 40 steps already bring the photos' Grams closer to the painting's.
+    let out = faststyle()
+        .args(["eval", "--json", "--style"])
+        .arg(dir.path().join("straight.safetensors"))
+        .arg("--images")
+        .arg(&photos)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["photos"], 6);
+    assert_eq!(report["content_layer"], "block3_conv1");
+    assert_eq!(report["unstylized"]["content"], 0.0);
+    let stylized_content = report["stylized"]["content"].as_f64().unwrap();
+    assert!(stylized_content > 0.0 && stylized_content.is_finite());
+    let ratio = report["style_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0, "style ratio {ratio}");
 
     // Half, then resume to the end: the same losses as the straight run.
     let out = train_cmd(
@@ -240,6 +263,40 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
         ((a - b) / a).abs() < 1e-3,
         "step 40: straight {a:.6e}, resumed {b:.6e}"
     );
+}
+
+#[test]
+fn eval_bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let style = write_style(&dir.path().join("untrained.safetensors"), 0.25);
+    let eval = |extra: &[&std::ffi::OsStr]| {
+        faststyle()
+            .args(["eval", "--style"])
+            .arg(&style)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = eval(&[
+        "--images".as_ref(),
+        empty.as_os_str(),
+        "--style-image".as_ref(),
+        painting.as_os_str(),
+    ]);
+    assert_clean_failure(&out, "contains no photos");
+    // An untrained style records no painting.
+    let out = eval(&["--images".as_ref(), photos.as_os_str()]);
+    assert_clean_failure(&out, "--style-image");
+    let out = eval(&[
+        "--images".as_ref(),
+        photos.as_os_str(),
+        "--style-image".as_ref(),
+        "/nonexistent/p.jpg".as_ref(),
+    ]);
+    assert_clean_failure(&out, "/nonexistent/p.jpg");
 }
 
 #[test]

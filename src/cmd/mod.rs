@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod eval;
 pub mod image;
 pub mod styles;
 pub mod train;
@@ -17,5 +18,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Styles(args) => styles::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -261,7 +261,6 @@ pub fn train<B: TrainKernels>(
     if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(settings) {
         training.extend(map);
     }
-    training.remove("style_image");
     training.remove("dataset");
     let meta = StyleMeta {
         name: paths
