@@ -27,6 +27,9 @@ pub struct ConvGeom {
     pub stride: usize,
     pub pad: usize,
     pub padding: Padding,
+    /// Nearest-neighbour upsampling by 2 before padding, fused into the padding step so the
+    /// upsampled tensor is never stored.
+    pub upsample: bool,
 }
 
 /// Batch and spatial size of a tensor that a `ConvGeom` applies to.
@@ -42,7 +45,25 @@ const CHUNK_FLOATS: usize = 1 << 19;
 
 impl ConvGeom {
     pub fn padded(&self, f: Frame) -> (usize, usize) {
-        (f.height + 2 * self.pad, f.width + 2 * self.pad)
+        let scale = if self.upsample { 2 } else { 1 };
+        (
+            scale * f.height + 2 * self.pad,
+            scale * f.width + 2 * self.pad,
+        )
+    }
+
+    /// Where padded coordinate `i` reads from along an input side of length `n`.
+    fn source(&self, i: usize, n: usize) -> Option<usize> {
+        if self.upsample {
+            source_index(i, 2 * n, self.pad, self.padding).map(|j| j / 2)
+        } else {
+            source_index(i, n, self.pad, self.padding)
+        }
+    }
+
+    fn index_map(&self, n: usize) -> Vec<Option<usize>> {
+        let padded = if self.upsample { 2 * n } else { n } + 2 * self.pad;
+        (0..padded).map(|i| self.source(i, n)).collect()
     }
 
     /// Output height and width for an input frame.
@@ -82,17 +103,11 @@ fn source_index(i: usize, n: usize, pad: usize, padding: Padding) -> Option<usiz
     }
 }
 
-fn index_map(n: usize, pad: usize, padding: Padding) -> Vec<Option<usize>> {
-    (0..n + 2 * pad)
-        .map(|i| source_index(i, n, pad, padding))
-        .collect()
-}
-
-/// Pads every (image, channel) plane of `x` (`planes` planes of `h` x `w`).
-pub fn pad(x: &[f32], planes: usize, h: usize, w: usize, p: usize, padding: Padding) -> Vec<f32> {
-    let (hp, wp) = (h + 2 * p, w + 2 * p);
-    let rows = index_map(h, p, padding);
-    let cols = index_map(w, p, padding);
+/// Pads (and upsamples, if the geometry says so) every (image, channel) plane of `x`
+/// (`planes` planes of `h` x `w`).
+pub fn pad(x: &[f32], planes: usize, h: usize, w: usize, g: &ConvGeom) -> Vec<f32> {
+    let (rows, cols) = (g.index_map(h), g.index_map(w));
+    let (hp, wp) = (rows.len(), cols.len());
     let mut out = vec![0.0; planes * hp * wp];
     out.par_chunks_mut(hp * wp)
         .zip(x.par_chunks(h * w))
@@ -113,17 +128,9 @@ pub fn pad(x: &[f32], planes: usize, h: usize, w: usize, p: usize, padding: Padd
 
 /// The adjoint of [`pad`]: sums the gradient of each padded position into the position it
 /// was read from.
-pub fn unpad_grad(
-    dp: &[f32],
-    planes: usize,
-    h: usize,
-    w: usize,
-    p: usize,
-    padding: Padding,
-) -> Vec<f32> {
-    let (hp, wp) = (h + 2 * p, w + 2 * p);
-    let rows = index_map(h, p, padding);
-    let cols = index_map(w, p, padding);
+pub fn unpad_grad(dp: &[f32], planes: usize, h: usize, w: usize, g: &ConvGeom) -> Vec<f32> {
+    let (rows, cols) = (g.index_map(h), g.index_map(w));
+    let (hp, wp) = (rows.len(), cols.len());
     let mut out = vec![0.0; planes * h * w];
     out.par_chunks_mut(h * w)
         .zip(dp.par_chunks(hp * wp))
@@ -265,6 +272,10 @@ pub fn convolve_padded(
             dst.fill(*b);
         }
     }
+    if g.stride == 1 && g.kernel > 1 && 4 * g.c_out <= g.c_in {
+        convolve_few_outputs(p, g, batch, hp, wp, weight, &mut out);
+        return out;
+    }
     let dst = SharedMut(out.as_mut_ptr());
     chunks(g, batch, ho, wo).into_par_iter().for_each_init(
         Vec::new,
@@ -296,6 +307,93 @@ pub fn convolve_padded(
     out
 }
 
+/// Upper bound on one chunk of per-tap partial sums in [`convolve_few_outputs`] (floats);
+/// tiny in tests, so that their small frames are split too.
+#[cfg(not(test))]
+const TAP_CHUNK_FLOATS: usize = 1 << 23;
+#[cfg(test)]
+const TAP_CHUNK_FLOATS: usize = 1 << 10;
+
+/// Stride-1 convolution with few output channels (the 32→3 output layer, the input
+/// gradient of VGG's first layer). im2col would copy every input value k² times to feed a
+/// GEMM with almost no rows; instead one GEMM computes, for every padded pixel, each output
+/// channel's contribution at each kernel tap (c_out·k² rows, c_in deep), and the taps are
+/// then summed along their shifts. Adds into `out`, which holds the bias.
+fn convolve_few_outputs(
+    p: &[f32],
+    g: &ConvGeom,
+    batch: usize,
+    hp: usize,
+    wp: usize,
+    weight: &[f32],
+    out: &mut [f32],
+) {
+    let k = g.kernel;
+    let taps = k * k;
+    let (ho, wo) = (hp - k + 1, wp - k + 1);
+    let rows_m = g.c_out * taps;
+    // Weights as [(c_out, tap), c_in].
+    let mut w_t = vec![0.0f32; rows_m * g.c_in];
+    for co in 0..g.c_out {
+        for ci in 0..g.c_in {
+            for t in 0..taps {
+                w_t[(co * taps + t) * g.c_in + ci] = weight[(co * g.c_in + ci) * taps + t];
+            }
+        }
+    }
+    // Output rows per chunk; each chunk also needs k - 1 rows of halo.
+    let rows = (TAP_CHUNK_FLOATS / (rows_m * wp))
+        .saturating_sub(k - 1)
+        .clamp(1, ho);
+    let work: Vec<(usize, usize, usize)> = (0..batch)
+        .flat_map(|b| {
+            (0..ho)
+                .step_by(rows)
+                .map(move |r| (b, r, (r + rows).min(ho)))
+        })
+        .collect();
+    let dst = SharedMut(out.as_mut_ptr());
+    work.into_par_iter()
+        .for_each_init(Vec::new, |z: &mut Vec<f32>, (b, oy0, oy1)| {
+            let span = (oy1 - oy0 + k - 1) * wp;
+            z.resize(rows_m * span, 0.0);
+            let src = &p[b * g.c_in * hp * wp + oy0 * wp..];
+            // SAFETY: `src` rows are hp*wp apart and each reads `span` values within the image;
+            // `z` is rows_m x span.
+            unsafe {
+                matmul(
+                    rows_m,
+                    span,
+                    g.c_in,
+                    z.as_mut_ptr(),
+                    span,
+                    false,
+                    w_t.as_ptr(),
+                    g.c_in,
+                    1,
+                    src.as_ptr(),
+                    hp * wp,
+                    1,
+                );
+            }
+            for co in 0..g.c_out {
+                let start = (b * g.c_out + co) * ho * wo + oy0 * wo;
+                // SAFETY: chunk (b, oy0..oy1) owns these output rows of every channel.
+                let y = unsafe {
+                    std::slice::from_raw_parts_mut(dst.get().add(start), (oy1 - oy0) * wo)
+                };
+                for t in 0..taps {
+                    let (ky, kx) = (t / k, t % k);
+                    let plane = &z[(co * taps + t) * span..(co * taps + t + 1) * span];
+                    for (r, y_row) in y.chunks_mut(wo).enumerate() {
+                        let z_row = &plane[(r + ky) * wp + kx..][..wo];
+                        y_row.iter_mut().zip(z_row).for_each(|(a, b)| *a += b);
+                    }
+                }
+            }
+        });
+}
+
 /// Forward pass: pads `x` (batch x c_in x h x w) and convolves it. Also returns the padded
 /// input, which the backward pass needs.
 pub fn forward(
@@ -307,7 +405,7 @@ pub fn forward(
 ) -> (Vec<f32>, Vec<f32>) {
     let (hp, wp) = g.padded(f);
     g.output(f);
-    let p = pad(x, f.batch * g.c_in, f.height, f.width, g.pad, g.padding);
+    let p = pad(x, f.batch * g.c_in, f.height, f.width, g);
     let y = convolve_padded(&p, g, f.batch, hp, wp, weight, bias);
     (y, p)
 }
@@ -350,9 +448,10 @@ pub fn input_grad(dy: &[f32], g: &ConvGeom, f: Frame, weight: &[f32]) -> Vec<f32
         stride: 1,
         pad: 0,
         padding: Padding::Zero,
+        upsample: false,
     };
     let dp = convolve_padded(&d, &transposed, f.batch, hd, wd, &flipped, None);
-    unpad_grad(&dp, f.batch * g.c_in, f.height, f.width, g.pad, g.padding)
+    unpad_grad(&dp, f.batch * g.c_in, f.height, f.width, g)
 }
 
 /// Gradients of the kernel and the bias, from the padded input `p` of the forward pass.
@@ -424,14 +523,8 @@ mod tests {
                         for ci in 0..g.c_in {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    let sy = source_index(
-                                        oy * g.stride + ky,
-                                        f.height,
-                                        g.pad,
-                                        g.padding,
-                                    );
-                                    let sx =
-                                        source_index(ox * g.stride + kx, f.width, g.pad, g.padding);
+                                    let sy = g.source(oy * g.stride + ky, f.height);
+                                    let sx = g.source(ox * g.stride + kx, f.width);
                                     if let (Some(sy), Some(sx)) = (sy, sx) {
                                         acc += (x
                                             [((n * g.c_in + ci) * f.height + sy) * f.width + sx]
@@ -463,6 +556,11 @@ mod tests {
             stride,
             pad,
             padding,
+            upsample: false,
+        };
+        let up = |g: ConvGeom| ConvGeom {
+            upsample: true,
+            ..g
         };
         let f = |batch, height, width| Frame {
             batch,
@@ -476,6 +574,10 @@ mod tests {
             (g(5, 3, 3, 1, 1, Padding::Zero), f(3, 6, 5)),
             (g(2, 2, 3, 1, 1, Padding::Reflect), f(1, 1, 2)),
             (g(2, 3, 1, 1, 0, Padding::Zero), f(1, 4, 4)),
+            (up(g(3, 2, 3, 1, 1, Padding::Reflect)), f(2, 3, 4)),
+            (g(12, 3, 5, 1, 2, Padding::Reflect), f(2, 9, 7)),
+            (g(8, 2, 3, 1, 1, Padding::Zero), f(1, 6, 11)),
+            (up(g(2, 2, 3, 1, 1, Padding::Reflect)), f(1, 1, 1)),
         ]
     }
 
@@ -563,6 +665,7 @@ mod tests {
             stride: 1,
             pad: 1,
             padding: Padding::Reflect,
+            upsample: false,
         };
         let c = chunks(&g, 2, 90, 160);
         assert!(c.len() > 2);

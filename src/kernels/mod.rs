@@ -28,6 +28,8 @@ pub struct PaddedConv {
     pub stride: usize,
     pub pad: usize,
     pub padding: Padding,
+    /// Nearest-neighbour upsampling by 2 first (fused on the CPU: never stored).
+    pub upsample: bool,
 }
 
 /// Backends that can run [`conv2d_padded`], on host kernels or on burn's ops.
@@ -112,7 +114,8 @@ impl Kernels for burn::backend::Flex {
         }
         let (device, dims) = (x.device(), x.dims());
         let plane = dims[2] * dims[3];
-        let (y, _) = norm::forward(&to_host(x), plane, &to_host(gamma), &to_host(beta), relu);
+        let mut y = to_host(x);
+        norm::forward_in_place(&mut y, plane, &to_host(gamma), &to_host(beta), relu);
         from_host::<Self, 4>(y, dims, &device)
     }
 }
@@ -149,6 +152,11 @@ pub fn reference_conv2d_padded<B: Backend>(
     spec: PaddedConv,
 ) -> Tensor<B, 4> {
     let p = spec.pad;
+    let x = if spec.upsample {
+        upsample_nearest2(x)
+    } else {
+        x
+    };
     let (x, conv_pad) = match spec.padding {
         Padding::Reflect if p > 0 => (x.pad([(p, p), (p, p)], PadMode::Reflect), 0),
         Padding::Reflect => (x, 0),
@@ -160,6 +168,14 @@ pub fn reference_conv2d_padded<B: Backend>(
         Some(bias),
         ConvOptions::new([spec.stride; 2], [conv_pad; 2], [1, 1], 1),
     )
+}
+
+/// Nearest-neighbour upsampling by 2 in both spatial dimensions.
+pub fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1])
+        .expand([n, c, h, 2, w, 2])
+        .reshape([n, c, 2 * h, 2 * w])
 }
 
 /// Instance norm from burn's ops: the reference of [`instance_norm`].
@@ -229,6 +245,7 @@ fn geometry(x: &[usize; 4], w: &[usize; 4], spec: PaddedConv) -> (ConvGeom, Fram
             stride: spec.stride,
             pad: spec.pad,
             padding: spec.padding,
+            upsample: spec.upsample,
         },
         Frame {
             batch: x[0],
@@ -283,15 +300,17 @@ mod tests {
     fn host_path_matches_reference_forward_and_backward() {
         let device = Default::default();
         let cases = [
-            ([2, 3, 13, 11], [8, 3, 9, 9], 1, 4, Padding::Reflect),
-            ([2, 4, 10, 12], [6, 4, 3, 3], 2, 1, Padding::Reflect),
-            ([1, 5, 7, 9], [4, 5, 3, 3], 1, 1, Padding::Zero),
+            ([2, 3, 13, 11], [8, 3, 9, 9], 1, 4, Padding::Reflect, false),
+            ([2, 4, 10, 12], [6, 4, 3, 3], 2, 1, Padding::Reflect, false),
+            ([1, 5, 7, 9], [4, 5, 3, 3], 1, 1, Padding::Zero, false),
+            ([2, 4, 5, 6], [3, 4, 3, 3], 1, 1, Padding::Reflect, true),
         ];
-        for (xs, ws, stride, pad, padding) in cases {
+        for (xs, ws, stride, pad, padding, upsample) in cases {
             let spec = PaddedConv {
                 stride,
                 pad,
                 padding,
+                upsample,
             };
             let x = Tensor::<Flex, 4>::random(xs, Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<Flex, 4>::random(ws, Distribution::Normal(0.0, 0.3), &device);

@@ -31,11 +31,9 @@ pub fn forward(
         .zip(inv_std.par_iter_mut())
         .enumerate()
         .for_each(|(i, (((xh, y), x), inv))| {
-            let n = plane as f64;
-            let mean = x.iter().map(|v| *v as f64).sum::<f64>() / n;
-            let var = x.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n;
-            *inv = (1.0 / (var + EPS).sqrt()) as f32;
-            let (mean, g, b) = (mean as f32, gamma[i % channels], beta[i % channels]);
+            let mean;
+            (mean, *inv) = moments(x);
+            let (g, b) = (gamma[i % channels], beta[i % channels]);
             for ((xh, y), x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
                 *xh = (x - mean) * *inv;
                 let v = g * *xh + b;
@@ -43,6 +41,29 @@ pub fn forward(
             }
         });
     (y, Normalized { xhat, inv_std })
+}
+
+/// Inference: normalizes `x` in place, keeping nothing for a backward pass.
+pub fn forward_in_place(x: &mut [f32], plane: usize, gamma: &[f32], beta: &[f32], relu: bool) {
+    let channels = gamma.len();
+    x.par_chunks_mut(plane).enumerate().for_each(|(i, x)| {
+        let (mean, inv) = moments(x);
+        // y = g * (x - mean) * inv + b = scale * x + shift
+        let scale = gamma[i % channels] * inv;
+        let shift = beta[i % channels] - scale * mean;
+        for v in x.iter_mut() {
+            let y = scale * *v + shift;
+            *v = if relu { y.max(0.0) } else { y };
+        }
+    });
+}
+
+/// Mean and 1/σ of a plane (f64 sums: planes have up to millions of values).
+fn moments(x: &[f32]) -> (f32, f32) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|v| *v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean as f32, (1.0 / (var + EPS).sqrt()) as f32)
 }
 
 /// Gradients of the input, gamma and beta.

@@ -51,10 +51,16 @@ impl<B: Kernels> ReflectConv<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_with(x, false)
+    }
+
+    /// With `upsample`, the input is first upsampled by 2 (nearest neighbour).
+    pub fn forward_with(&self, x: Tensor<B, 4>, upsample: bool) -> Tensor<B, 4> {
         let spec = PaddedConv {
             stride: self.stride,
             pad: self.kernel / 2,
             padding: Padding::Reflect,
+            upsample,
         };
         conv2d_padded(x, self.weight.val(), self.bias.val(), spec)
     }
@@ -79,14 +85,6 @@ impl<B: Kernels> InstanceNorm<B> {
     pub fn forward(&self, x: Tensor<B, 4>, relu: bool) -> Tensor<B, 4> {
         instance_norm(x, self.gamma.val(), self.beta.val(), relu)
     }
-}
-
-/// Nearest-neighbour upsampling by 2 in both spatial dimensions.
-pub fn upsample_nearest2<B: Kernels>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h, 1, w, 1])
-        .expand([n, c, h, 2, w, 2])
-        .reshape([n, c, 2 * h, 2 * w])
 }
 
 /// Convolution, instance norm and optionally ReLU: the unit every layer but the last uses.
@@ -116,6 +114,12 @@ impl<B: Kernels> ConvNorm<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.norm.forward(self.conv.forward(x), self.relu)
     }
+
+    /// The same after nearest-neighbour upsampling by 2 (fused into the convolution).
+    pub fn forward_upsampled(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.norm
+            .forward(self.conv.forward_with(x, true), self.relu)
+    }
 }
 
 /// conv3x3-IN-ReLU-conv3x3-IN plus the identity.
@@ -142,6 +146,7 @@ impl<B: Kernels> ResidualBlock<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::upsample_nearest2;
     use burn::tensor::{Distribution, TensorData, Tolerance};
 
     type B = crate::device::Cpu;

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
 use super::config::TransformerConfig;
-use super::layers::{ConvNorm, ReflectConv, ResidualBlock, upsample_nearest2};
+use super::layers::{ConvNorm, ReflectConv, ResidualBlock};
 
 /// The network downsamples twice by 2, so sizes are padded to a multiple of this.
 pub const SIZE_MULTIPLE: usize = 4;
@@ -52,8 +52,8 @@ impl<B: Kernels> Transformer<B> {
         for block in &self.res {
             y = block.forward(y);
         }
-        let y = self.up1.forward(upsample_nearest2(y));
-        let y = self.up2.forward(upsample_nearest2(y));
+        let y = self.up1.forward_upsampled(y);
+        let y = self.up2.forward_upsampled(y);
         // tanh keeps the output in range with a smooth gradient: (tanh + 1) * 127.5 ∈ (0, 255).
         (self.out.forward(y).tanh() + 1.0) * 127.5
     }

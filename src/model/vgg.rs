@@ -188,6 +188,7 @@ impl<B: Kernels> Vgg19<B> {
                 stride: 1,
                 pad: 1,
                 padding: Padding::Zero,
+                upsample: false,
             };
             x = conv2d_padded(x, kernel.clone(), bias.clone(), spec);
             x = burn::tensor::activation::relu(x);
