@@ -197,22 +197,28 @@ fn chunks(g: &ConvGeom, batch: usize, ho: usize, wo: usize) -> Vec<(usize, usize
         .collect()
 }
 
+/// Channels below which a 3x3 convolution's GEMMs are too thin for Winograd to pay.
+#[cfg(not(test))]
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+#[cfg(test)]
+const WINOGRAD_MIN_CHANNELS: usize = 4;
+
 /// A raw pointer that worker threads may share because each writes disjoint elements.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub(super) struct SharedMut(pub(super) *mut f32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     // A method, so closures capture the Send + Sync wrapper rather than its raw field.
-    fn get(&self) -> *mut f32 {
+    pub(super) fn get(&self) -> *mut f32 {
         self.0
     }
 }
 
 /// dst[m x n] (+)= lhs[m x k] * rhs[k x n], all given by pointer and (row, column) strides.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
+pub(super) unsafe fn matmul(
     m: usize,
     n: usize,
     k: usize,
@@ -274,6 +280,10 @@ pub fn convolve_padded(
     }
     if g.stride == 1 && g.kernel > 1 && 4 * g.c_out <= g.c_in {
         convolve_few_outputs(p, g, batch, hp, wp, weight, &mut out);
+        return out;
+    }
+    if g.stride == 1 && g.kernel == 3 && g.c_in >= WINOGRAD_MIN_CHANNELS {
+        super::winograd::convolve_3x3(p, g.c_in, g.c_out, batch, hp, wp, weight, &mut out);
         return out;
     }
     let dst = SharedMut(out.as_mut_ptr());
@@ -576,6 +586,9 @@ mod tests {
             (g(2, 3, 1, 1, 0, Padding::Zero), f(1, 4, 4)),
             (up(g(3, 2, 3, 1, 1, Padding::Reflect)), f(2, 3, 4)),
             (g(12, 3, 5, 1, 2, Padding::Reflect), f(2, 9, 7)),
+            (g(6, 5, 3, 1, 1, Padding::Reflect), f(2, 7, 9)),
+            (g(8, 8, 3, 1, 1, Padding::Zero), f(1, 10, 6)),
+            (up(g(8, 6, 3, 1, 1, Padding::Reflect)), f(1, 5, 3)),
             (g(8, 2, 3, 1, 1, Padding::Zero), f(1, 6, 11)),
             (up(g(2, 2, 3, 1, 1, Padding::Reflect)), f(1, 1, 1)),
         ]

@@ -11,6 +11,7 @@
 mod autodiff;
 pub mod conv;
 pub mod norm;
+mod winograd;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
