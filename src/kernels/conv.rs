@@ -115,9 +115,20 @@ pub fn pad(x: &[f32], planes: usize, h: usize, w: usize, g: &ConvGeom) -> Vec<f3
             for (dst_row, src_row) in dst.chunks_mut(wp).zip(&rows) {
                 if let Some(r) = src_row {
                     let src_row = &src[r * w..(r + 1) * w];
-                    for (d, c) in dst_row.iter_mut().zip(&cols) {
-                        if let Some(c) = c {
-                            *d = src_row[*c];
+                    if g.upsample {
+                        for (d, c) in dst_row.iter_mut().zip(&cols) {
+                            if let Some(c) = c {
+                                *d = src_row[*c];
+                            }
+                        }
+                    } else {
+                        // The interior is a straight copy; only the borders need the map.
+                        let p = g.pad;
+                        dst_row[p..p + w].copy_from_slice(src_row);
+                        for j in (0..p).chain(p + w..wp) {
+                            if let Some(c) = cols[j] {
+                                dst_row[j] = src_row[c];
+                            }
                         }
                     }
                 }
