@@ -299,13 +299,27 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The style to score, by name or file.
+    /// The style to score, by name or file. With --temporal, default: every style found.
     #[arg(short, long)]
-    pub style: String,
+    pub style: Option<String>,
 
     /// Folder of photos to stylize and score (searched recursively; jpg, png, webp).
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "temporal")]
+    pub images: Option<PathBuf>,
+
+    /// Measure flicker instead: the temporal error on a synthetic clip of known motion
+    /// (a pan, then a still stretch with mild noise), or with --video the consecutive-frame
+    /// difference ratio on that video.
+    #[arg(long)]
+    pub temporal: bool,
+
+    /// With --temporal: measure on this video's first --frames frames.
+    #[arg(long, value_name = "FILE", requires = "temporal")]
+    pub video: Option<PathBuf>,
+
+    /// With --temporal --video: how many frames to read.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(2..))]
+    pub frames: u32,
 
     /// The painting the style loss compares with. Default: the one the style was trained on,
     /// if that file is still where training found it.

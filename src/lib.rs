@@ -15,6 +15,7 @@ pub mod model;
 pub mod picture;
 pub mod progress;
 pub mod stylize;
+pub mod temporal;
 pub mod train;
 pub mod video;
 

@@ -43,9 +43,17 @@ pub struct EvalReport {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    if args.temporal {
+        return super::flicker::run(&args);
+    }
     let spec = args.device.resolve();
     device::check_device(spec)?;
-    let style_path = catalog::resolve(&args.style)?;
+    let (Some(style_arg), Some(images)) = (&args.style, &args.images) else {
+        return Err(Error::Usage(
+            "eval needs --style and --images (or --temporal)".to_string(),
+        ));
+    };
+    let style_path = catalog::resolve(style_arg)?;
     let style = StyleFile::load(&style_path)?;
     let training = &style.meta.training;
     let defaults = LossSpec::default();
@@ -66,7 +74,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .and_then(|v| v.as_u64())
         .unwrap_or(512) as u32;
     let painting = painting_path(&args, &style, &style_path)?;
-    let photos = dataset::scan(&args.images)?;
+    let photos = dataset::scan(images)?;
     let vgg_path = vgg::weights_path(args.vgg.as_deref());
     let deepest = loss.deepest_layer().map_err(Error::Usage)?.to_string();
     let job = Evaluate {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod flicker;
 pub mod image;
 pub mod styles;
 pub mod train;

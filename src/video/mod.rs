@@ -2,6 +2,7 @@
 //! by bounded channels, with every non-video stream copied through.
 
 pub mod convert;
+pub mod frames;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
