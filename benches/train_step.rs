@@ -48,7 +48,7 @@ fn train(c: &mut Criterion) {
                 b.iter(|| {
                     let x = picture::to_tensor::<B>(&photos, &device);
                     let (next, terms) =
-                        train_step(model.take().unwrap(), &mut optim, &objective, x, 1e-3);
+                        train_step(model.take().unwrap(), &mut optim, &objective, x, 1e-3, None);
                     model = Some(next);
                     terms
                 })

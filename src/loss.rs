@@ -34,6 +34,25 @@ pub fn total_variation<B: Backend>(image: Tensor<B, 4>) -> Tensor<B, 1> {
     dy.square().mean() + dx.square().mean()
 }
 
+/// Stability (Gupta et al. 2017): the network should answer a slightly different view of
+/// the same scene the same way. `y` is `f(x)`; the loss is the mean squared difference
+/// between `f(x + noise)` and `y`, plus that between `f(x shifted left by shift pixels)` and
+/// `y` shifted alike. Zero for a network that ignores the noise and is exactly
+/// shift-equivariant.
+pub fn stability_loss<B: Backend>(
+    f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    x: Tensor<B, 4>,
+    y: Tensor<B, 4>,
+    noise: Tensor<B, 4>,
+    shift: usize,
+) -> Tensor<B, 1> {
+    let [n, c, h, w] = x.dims();
+    let noisy = (f(x.clone() + noise) - y.clone()).square().mean();
+    let moved = f(x.slice([0..n, 0..c, 0..h, shift..w]));
+    let expected = y.slice([0..n, 0..c, 0..h, shift..w]);
+    noisy + (moved - expected).square().mean()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +99,33 @@ mod tests {
         let out = t4([one.clone(), one].concat(), [2, 2, 1, 2]);
         let style = Tensor::<B, 3>::ones([1, 2, 2], &Default::default());
         assert!((style_loss(out, style).into_scalar() - 8.4375).abs() < 1e-5);
+    }
+
+    #[test]
+    fn stability_loss_is_zero_exactly_when_the_network_is_stable() {
+        let device = Default::default();
+        let x = Tensor::<B, 4>::random([2, 3, 6, 9], burn::tensor::Distribution::Default, &device);
+        let zero = Tensor::<B, 4>::zeros([2, 3, 6, 9], &device);
+        let noise = Tensor::<B, 4>::ones([2, 3, 6, 9], &device) * 0.5;
+        // A per-pixel function is exactly shift-equivariant: no shift term.
+        let pointwise = |t: Tensor<B, 4>| t * 2.0 + 1.0;
+        let y = pointwise(x.clone());
+        let l = stability_loss(pointwise, x.clone(), y.clone(), zero.clone(), 2);
+        assert_eq!(l.into_scalar(), 0.0);
+        // With noise it reacts: (2 · 0.5)² = 1.
+        let l = stability_loss(pointwise, x.clone(), y, noise, 2);
+        assert!((l.into_scalar() - 1.0).abs() < 1e-6);
+        // A position-dependent function is not equivariant: a horizontal ramp added.
+        let ramp =
+            Tensor::<B, 1>::from_floats([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &device);
+        let positional = |t: Tensor<B, 4>| {
+            let w = t.dims()[3];
+            t + ramp.clone().narrow(0, 0, w).reshape([1, 1, 1, w])
+        };
+        let y = positional(x.clone());
+        // Shifted by 2, every pixel gets a ramp 2 lower than its original place: (2)² = 4.
+        let l = stability_loss(positional, x, y, zero, 2);
+        assert!((l.into_scalar() - 4.0).abs() < 1e-5);
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr_free::normal;
 use serde::Serialize;
 
 use crate::picture::Planar;
@@ -67,7 +66,7 @@ pub fn synthetic_clip(
     for _ in 0..hold {
         let mut f = last.clone();
         for v in &mut f.data {
-            *v = (*v + noise * normal(&mut rng)).clamp(0.0, 255.0);
+            *v = (*v + noise * standard_normal(&mut rng)).clamp(0.0, 255.0);
         }
         frames.push(f);
         motion.push(Motion::default());
@@ -180,15 +179,11 @@ pub fn test_still(width: usize, height: usize) -> Planar {
     }
 }
 
-/// Standard normal samples without another dependency (Box-Muller).
-mod rand_distr_free {
-    use rand::Rng;
-
-    pub fn normal(rng: &mut impl Rng) -> f32 {
-        let u: f32 = rng.random_range(f32::EPSILON..1.0);
-        let v: f32 = rng.random_range(0.0..1.0);
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
+/// A standard normal sample (Box-Muller), without another dependency.
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
+    let u: f32 = rng.random_range(f32::EPSILON..1.0);
+    let v: f32 = rng.random_range(0.0..1.0);
+    (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
 }
 
 #[cfg(test)]
@@ -227,7 +222,9 @@ mod tests {
             .iter()
             .map(|f| {
                 let mut f = f.clone();
-                f.data.iter_mut().for_each(|v| *v += 8.0 * normal(&mut rng));
+                f.data
+                    .iter_mut()
+                    .for_each(|v| *v += 8.0 * standard_normal(&mut rng));
                 f
             })
             .collect();

@@ -346,3 +346,47 @@ fn tiny_run(photos: &Path, painting: &Path, steps: u64) -> Vec<String> {
     args.push(steps.to_string());
     args
 }
+
+#[test]
+fn stability_loss_is_logged_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let stable = ["--stability-weight", "5"];
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 12, &stable);
+    assert_ok(&out);
+    let csv = std::fs::read_to_string(dir.path().join("a.train/losses.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,seconds,content,style,tv,total,stability\n"),
+        "{csv}"
+    );
+    let stability: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(6).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(stability.len(), 12);
+    assert!(
+        stability.iter().all(|s| s.is_finite() && *s > 0.0),
+        "{stability:?}"
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("a.safetensors")).unwrap();
+    assert!(style.meta.final_losses.contains_key("stability"));
+    assert_eq!(style.meta.training["stability_weight"], 5.0);
+
+    // Noise and shifts come from (seed, step): a resumed run matches a straight one.
+    let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 6, &stable);
+    assert_ok(&out);
+    let resume = ["--stability-weight", "5", "--resume"];
+    let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 12, &resume);
+    assert_ok(&out);
+    let (a, b) = (
+        losses(&dir.path().join("a.train/losses.csv")),
+        losses(&dir.path().join("b.train/losses.csv")),
+    );
+    assert!(
+        ((a[11].1 - b[11].1) / a[11].1).abs() < 1e-3,
+        "{} vs {}",
+        a[11].1,
+        b[11].1
+    );
+}

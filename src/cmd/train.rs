@@ -58,6 +58,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         residual_blocks: 5,
         content_layer: args.content_layer.clone(),
         style_layers: args.style_layers.clone(),
+        stability_weight: args.stability_weight,
         checkpoint_every: args.checkpoint_every,
         preview_every: args.preview_every,
         seed: args.seed,

@@ -28,6 +28,8 @@ pub struct Losses {
     pub style: f64,
     pub tv: f64,
     pub total: f64,
+    #[serde(default)]
+    pub stability: f64,
 }
 
 /// The checkpoint folder inside a run's work folder.

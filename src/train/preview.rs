@@ -30,20 +30,19 @@ pub fn grid(pairs: &[(Planar, Planar)]) -> RgbImage {
 }
 
 /// Appends one line to the loss CSV, writing the header to a new file.
-pub fn log_losses(path: &Path, step: u64, seconds: f64, terms: [f64; 4]) -> std::io::Result<()> {
+/// Appends one step's terms (content, style, tv, total, and stability if on) to the CSV.
+pub fn log_losses(path: &Path, step: u64, seconds: f64, terms: &[f64]) -> std::io::Result<()> {
     let new = !path.exists();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
     if new {
-        writeln!(f, "step,seconds,content,style,tv,total")?;
+        let names = ["content", "style", "tv", "total", "stability"];
+        writeln!(f, "step,seconds,{}", names[..terms.len()].join(","))?;
     }
-    writeln!(
-        f,
-        "{step},{seconds:.3},{:.6e},{:.6e},{:.6e},{:.6e}",
-        terms[0], terms[1], terms[2], terms[3]
-    )
+    let values: Vec<String> = terms.iter().map(|v| format!("{v:.6e}")).collect();
+    writeln!(f, "{step},{seconds:.3},{}", values.join(","))
 }
 
 /// Reads the loss CSV back: (step, [content, style, tv, total]).

@@ -16,6 +16,7 @@ use super::objective::{LossSpec, Objective};
 use super::preview;
 use crate::error::Error;
 use crate::interrupt;
+use crate::loss;
 use crate::model::vgg::Vgg19;
 use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig, WeightStorage};
 use crate::picture::{self, Planar};
@@ -38,6 +39,9 @@ pub struct TrainSettings {
     pub residual_blocks: usize,
     pub content_layer: String,
     pub style_layers: Vec<String>,
+    /// Weight of the stability loss (0: off); older checkpoints have none.
+    #[serde(default)]
+    pub stability_weight: f64,
     pub checkpoint_every: u64,
     pub preview_every: u64,
     pub seed: u64,
@@ -200,8 +204,17 @@ pub fn train<B: TrainKernels>(
         }
         let batch = loader.next_batch()?;
         let x = picture::to_tensor::<B>(&batch, device);
+        let stability = (settings.stability_weight > 0.0).then(|| {
+            Stability::for_step(
+                settings.stability_weight,
+                settings.seed,
+                step,
+                x.dims(),
+                device,
+            )
+        });
         let terms;
-        (model, terms) = train_step(model, &mut optim, &objective, x, settings.lr);
+        (model, terms) = train_step(model, &mut optim, &objective, x, settings.lr, stability);
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
                 "the loss became {} at step {step}; lower --lr or the loss weights",
@@ -214,18 +227,23 @@ pub fn train<B: TrainKernels>(
             style: terms[1],
             tv: terms[2],
             total: terms[3],
+            stability: terms.get(4).copied().unwrap_or(0.0),
         };
         first.get_or_insert(last);
         let elapsed = started.elapsed().as_secs_f64();
-        preview::log_losses(&paths.work.join("losses.csv"), step, elapsed, terms).map_err(|e| {
-            Error::Output {
+        preview::log_losses(&paths.work.join("losses.csv"), step, elapsed, &terms).map_err(
+            |e| Error::Output {
                 path: paths.work.join("losses.csv"),
                 detail: crate::fsutil::describe_io(&e),
-            }
-        })?;
+            },
+        )?;
         progress.update(step);
+        let stability_note = terms
+            .get(4)
+            .map(|s| format!("  stability {s:.3e}"))
+            .unwrap_or_default();
         progress.set_message(format!(
-            "content {:.3e}  style {:.3e}  tv {:.3e}",
+            "content {:.3e}  style {:.3e}  tv {:.3e}{stability_note}",
             terms[0], terms[1], terms[2]
         ));
         let due = last_report.elapsed().as_secs() >= 10
@@ -235,7 +253,7 @@ pub fn train<B: TrainKernels>(
             last_report = Instant::now();
             let rate = (step - start_step) as f64 / elapsed.max(1e-9);
             eprintln!(
-                "step {step}/{}: content {:.4e}  style {:.4e}  tv {:.4e}  total {:.4e}  ({:.3} steps/s)",
+                "step {step}/{}: content {:.4e}  style {:.4e}  tv {:.4e}{stability_note}  total {:.4e}  ({:.3} steps/s)",
                 settings.steps, terms[0], terms[1], terms[2], terms[3], rate
             );
         }
@@ -262,6 +280,16 @@ pub fn train<B: TrainKernels>(
         training.extend(map);
     }
     training.remove("dataset");
+    let mut final_losses: std::collections::BTreeMap<String, f64> = [
+        ("content".to_string(), last.content),
+        ("style".to_string(), last.style),
+        ("tv".to_string(), last.tv),
+        ("total".to_string(), last.total),
+    ]
+    .into();
+    if settings.stability_weight > 0.0 {
+        final_losses.insert("stability".to_string(), last.stability);
+    }
     let meta = StyleMeta {
         name: paths
             .style_file
@@ -272,13 +300,7 @@ pub fn train<B: TrainKernels>(
         painting_author: settings.painting_author.clone(),
         steps: step,
         training,
-        final_losses: [
-            ("content".to_string(), last.content),
-            ("style".to_string(), last.style),
-            ("tv".to_string(), last.tv),
-            ("total".to_string(), last.total),
-        ]
-        .into(),
+        final_losses,
         created_by: format!("faststyle {}", env!("CARGO_PKG_VERSION")),
     };
     StyleFile::from_model(&model.valid(), config, meta).save(
@@ -295,24 +317,74 @@ pub fn train<B: TrainKernels>(
     })
 }
 
+/// Noise of the stability loss, in levels (0..255) per pixel: mild, like sensor noise.
+pub const STABILITY_NOISE: f32 = 2.0;
+
+/// The stability term of one step: its weight, the noise to add and the shift to apply.
+pub struct Stability<B: TrainKernels> {
+    pub weight: f64,
+    pub noise: Tensor<B, 4>,
+    pub shift: usize,
+}
+
+impl<B: TrainKernels> Stability<B> {
+    /// Deterministic from (seed, step), so a resumed run sees the same noise and shifts;
+    /// the shift cycles through 1, 2 and 3 pixels.
+    pub fn for_step(
+        weight: f64,
+        seed: u64,
+        step: u64,
+        dims: [usize; 4],
+        device: &B::Device,
+    ) -> Self {
+        use rand::SeedableRng;
+        let mut rng =
+            rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let values: Vec<f32> = (0..dims.iter().product::<usize>())
+            .map(|_| STABILITY_NOISE * crate::temporal::standard_normal(&mut rng))
+            .collect();
+        Self {
+            weight,
+            noise: Tensor::from_data(burn::tensor::TensorData::new(values, dims), device),
+            shift: 1 + (step % 3) as usize,
+        }
+    }
+}
+
 /// One optimizer step on a batch of photos: returns the updated network and the weighted
-/// loss terms (content, style, tv, total).
+/// loss terms (content, style, tv, total, and stability when it is on).
 pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     model: Transformer<B>,
     optim: &mut O,
     objective: &Objective<B>,
     photos: Tensor<B, 4>,
     lr: f64,
-) -> (Transformer<B>, [f64; 4]) {
+    stability: Option<Stability<B>>,
+) -> (Transformer<B>, Vec<f64>) {
     let y = model.forward_aligned(photos.clone());
+    let stable = stability.map(|s| {
+        loss::stability_loss(
+            |t| model.forward(t),
+            photos.clone(),
+            y.clone(),
+            s.noise,
+            s.shift,
+        ) * s.weight
+    });
     let [content, style, tv] = objective.weighted(objective.terms(photos, y));
-    let total = content.clone() + style.clone() + tv.clone();
-    let terms = [
+    let mut total = content.clone() + style.clone() + tv.clone();
+    if let Some(s) = &stable {
+        total = total + s.clone();
+    }
+    let mut terms = vec![
         content.into_scalar().elem::<f64>(),
         style.into_scalar().elem::<f64>(),
         tv.into_scalar().elem::<f64>(),
         total.clone().into_scalar().elem::<f64>(),
     ];
+    if let Some(s) = stable {
+        terms.push(s.into_scalar().elem::<f64>());
+    }
     if !terms[3].is_finite() {
         return (model, terms);
     }
