@@ -74,6 +74,18 @@ pub fn list() -> (Vec<StyleEntry>, Vec<StyleFileError>) {
             Err(e) => broken.push(e),
         }
     }
+    if !entries.iter().any(|e| e.name == DEFAULT_STYLE)
+        && let Ok(file) = StyleFile::from_bytes(BUILT_IN, &built_in_path())
+    {
+        entries.push(StyleEntry {
+            name: DEFAULT_STYLE.to_string(),
+            path: built_in_path(),
+            size_bytes: BUILT_IN.len() as u64,
+            parameters: file.config.parameter_count(),
+            config: file.config,
+            meta: file.meta,
+        });
+    }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     (entries, broken)
 }
@@ -97,6 +109,31 @@ fn candidates() -> Vec<(String, PathBuf)> {
         }
     }
     out
+}
+
+/// The default style, built into the binary so that `faststyle video in.mp4` works with
+/// nothing but the executable.
+const BUILT_IN: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/styles/starry-night.safetensors"
+));
+
+/// What error messages call the built-in style.
+fn built_in_path() -> PathBuf {
+    PathBuf::from(format!("<built-in {DEFAULT_STYLE}>"))
+}
+
+/// Loads the style a `--style` argument names: a file, a style in the styles directories,
+/// or, when none of those has it, the built-in default. Returns it with where it came from.
+pub fn load(arg: &str) -> Result<(StyleFile, PathBuf), Error> {
+    match resolve(arg) {
+        Ok(path) => Ok((StyleFile::load(&path)?, path)),
+        Err(Error::UnknownStyle { .. }) if arg == DEFAULT_STYLE => {
+            let path = built_in_path();
+            Ok((StyleFile::from_bytes(BUILT_IN, &path)?, path))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Turns a `--style` argument into a style file path.
@@ -126,4 +163,16 @@ pub fn resolve(arg: &str) -> Result<PathBuf, Error> {
         name: arg.to_string(),
         available,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_default_style_loads() {
+        let file = StyleFile::from_bytes(BUILT_IN, &built_in_path()).unwrap();
+        assert_eq!(file.meta.name, DEFAULT_STYLE);
+        assert!(file.meta.steps > 0);
+    }
 }

@@ -50,10 +50,17 @@ pub fn temp_beside(path: &Path, keep_extension: bool) -> io::Result<tempfile::Na
         Some(ext) if keep_extension => format!(".part.{}", ext.to_string_lossy()),
         _ => ".part".to_string(),
     };
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&suffix)
-        .tempfile_in(dir)
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix);
+    // tempfile creates 0600 files; the result should be an ordinary file, readable by others
+    // as with the usual umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// A short reason for an I/O error, without Rust's "(os error N)" noise.

@@ -51,7 +51,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let spec = args.device.resolve();
     device::check_device(spec)?;
     let style = match &args.style {
-        Some(name) => StyleFile::load(&catalog::resolve(name)?)?,
+        Some(name) => catalog::load(name)?.0,
         None => {
             let config = TransformerConfig::new(args.width, 5);
             config.validate().map_err(Error::Usage)?;

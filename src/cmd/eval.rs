@@ -53,8 +53,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "eval needs --style and --images (or --temporal)".to_string(),
         ));
     };
-    let style_path = catalog::resolve(style_arg)?;
-    let style = StyleFile::load(&style_path)?;
+    let (style, style_path) = catalog::load(style_arg)?;
     let training = &style.meta.training;
     let defaults = LossSpec::default();
     let loss = LossSpec {

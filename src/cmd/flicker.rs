@@ -1,6 +1,6 @@
 //! `faststyle eval --temporal`: how much each style flickers (see `crate::temporal`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -40,17 +40,9 @@ struct StyleFlicker {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let spec = args.device.resolve();
     device::check_device(spec)?;
-    let styles: Vec<PathBuf> = match &args.style {
-        Some(s) => vec![catalog::resolve(s)?],
-        None => {
-            let (entries, _) = catalog::list();
-            if entries.is_empty() {
-                return Err(Error::Usage(
-                    "no styles found to measure; pass --style".to_string(),
-                ));
-            }
-            entries.into_iter().map(|e| e.path).collect()
-        }
+    let names: Vec<String> = match &args.style {
+        Some(s) => vec![s.clone()],
+        None => catalog::list().0.into_iter().map(|e| e.name).collect(),
     };
     let input = match &args.video {
         Some(v) => Input::Video(read_frames(v, args.frames as usize, VIDEO_MAX_HEIGHT)?),
@@ -67,8 +59,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
     };
     let mut results = Vec::new();
-    for path in &styles {
-        let style = StyleFile::load(path)?;
+    for name in &names {
+        let (style, path) = catalog::load(name)?;
+        let path = &path;
         let frames = input.frames();
         let stylized = device::dispatch(
             spec,

@@ -29,8 +29,7 @@ struct Job {
 }
 
 pub fn run(args: ImageArgs) -> Result<()> {
-    let style_path = catalog::resolve(&args.style)?;
-    let style = StyleFile::load(&style_path)?;
+    let (style, style_path) = catalog::load(&args.style)?;
     let style_name = style_path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

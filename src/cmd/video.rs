@@ -33,8 +33,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
             },
         });
     }
-    let style_path = catalog::resolve(&args.style)?;
-    let style = StyleFile::load(&style_path)?;
+    let (style, style_path) = catalog::load(&args.style)?;
     let style_name = file_stem(&style_path);
     let output = args.output.clone().unwrap_or_else(|| {
         args.input

@@ -137,6 +137,8 @@ pub fn train<B: TrainKernels>(
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let ckpt_dir = checkpoint::dir(&paths.work);
     let mut start_step = 0;
+    // The losses of the last step run; on resume, those the checkpoint recorded.
+    let mut last = Losses::default();
     let mut first = None;
     if resume {
         let state = checkpoint::read_state(&paths.work).ok_or_else(|| Error::Input {
@@ -161,6 +163,7 @@ pub fn train<B: TrainKernels>(
             .map_err(|e| ckpt_err(checkpoint::OPTIMIZER_FILE, e))?;
         optim = optim.load_record(record);
         start_step = state.step;
+        last = state.losses;
         truncate_log(&paths.work.join("losses.csv"), start_step);
         eprintln!("resuming at step {start_step} of {}", settings.steps);
     } else if ckpt_dir.join(checkpoint::STATE_FILE).exists() {
@@ -182,7 +185,6 @@ pub fn train<B: TrainKernels>(
         workers,
     );
     let started = Instant::now();
-    let mut last = Losses::default();
     let mut progress = Progress::new(Some(settings.steps), "steps").quiet();
     let mut last_report = Instant::now();
     let mut step = start_step;
