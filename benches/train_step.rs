@@ -7,32 +7,21 @@ use burn::backend::Autodiff;
 use burn::optim::AdamConfig;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use faststyle::device::Cpu;
-use faststyle::model::vgg::{self, Vgg19};
 use faststyle::model::{Transformer, TransformerConfig};
 use faststyle::picture::{self, Planar};
-use faststyle::train::{LossSpec, Objective, train_step};
+use faststyle::train::{Objective, train_step};
 
 type B = Autodiff<Cpu>;
 
 fn train(c: &mut Criterion) {
     let device = Default::default();
-    let path = vgg::weights_path(None);
-    let spec = LossSpec::default();
-    let vgg = match Vgg19::<B>::load(&path, spec.deepest_layer().unwrap(), &device) {
-        Ok(v) => v,
+    let objective = match Objective::<B>::for_benchmarks(&device) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("train_step bench skipped: {e}");
             return;
         }
     };
-    let painting = image::RgbImage::from_fn(256, 256, |x, y| {
-        image::Rgb([
-            (x * 7 % 256) as u8,
-            (y * 5 % 256) as u8,
-            ((x + y) % 256) as u8,
-        ])
-    });
-    let objective = Objective::new(vgg, spec, painting, 256);
     let photos = vec![Planar::test_pattern(256, 256); 4];
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);

@@ -11,10 +11,9 @@ use burn::backend::Autodiff;
 use burn::optim::AdamConfig;
 use faststyle::device::Cpu;
 use faststyle::kernels::use_reference_kernels;
-use faststyle::model::vgg::{self, Vgg19};
 use faststyle::model::{Transformer, TransformerConfig};
 use faststyle::picture::{self, Planar};
-use faststyle::train::{LossSpec, Objective, train_step};
+use faststyle::train::{Objective, train_step};
 
 /// Best of `reps` runs after a warm-up, for the host kernels and for the reference.
 fn best_of(reps: usize, mut run: impl FnMut()) -> [f64; 2] {
@@ -63,23 +62,13 @@ fn main() {
 
     if std::env::args().any(|a| a == "--train") {
         type B = Autodiff<Cpu>;
-        let spec = LossSpec::default();
-        let path = vgg::weights_path(None);
-        let vgg = match Vgg19::<B>::load(&path, spec.deepest_layer().unwrap(), &device) {
-            Ok(v) => v,
+        let objective = match Objective::<B>::for_benchmarks(&device) {
+            Ok(o) => o,
             Err(e) => {
                 eprintln!("training step skipped: {e}");
                 return;
             }
         };
-        let painting = image::RgbImage::from_fn(256, 256, |x, y| {
-            image::Rgb([
-                (x * 7 % 256) as u8,
-                (y * 5 % 256) as u8,
-                ((x + y) % 256) as u8,
-            ])
-        });
-        let objective = Objective::new(vgg, spec, painting, 256);
         let photos = vec![Planar::test_pattern(256, 256); 4];
         let mut model = Some(Transformer::<B>::new(&config, &device));
         let mut optim = AdamConfig::new().init::<B, Transformer<B>>();

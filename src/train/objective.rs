@@ -92,6 +92,25 @@ impl<B: Kernels> Objective<B> {
         }
     }
 
+    /// The objective the benchmarks time: default layers and weights, VGG19 from its
+    /// default place, and a synthetic 256x256 painting.
+    pub fn for_benchmarks(device: &B::Device) -> Result<Self, vgg::VggError> {
+        let spec = LossSpec::default();
+        let deepest = spec
+            .deepest_layer()
+            .expect("the default layers are VGG19 layers")
+            .to_string();
+        let vgg = Vgg19::load(&vgg::weights_path(None), &deepest, device)?;
+        let painting = RgbImage::from_fn(256, 256, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x + y) % 256) as u8,
+            ])
+        });
+        Ok(Self::new(vgg, spec, painting, 256))
+    }
+
     pub fn spec(&self) -> &LossSpec {
         &self.spec
     }
