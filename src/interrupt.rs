@@ -1,4 +1,5 @@
-//! Ctrl-C: the first one asks long work to stop cleanly (temporary files removed); a
+//! Ctrl-C (and SIGTERM or SIGHUP, which batch systems and closed terminals send): the first
+//! one asks long work to stop cleanly (temporary files removed, training checkpointed); a
 //! second one exits at once.
 
 use std::sync::Once;

@@ -29,6 +29,7 @@ fn bench_reports_network_figures_as_json() {
     assert!(v["video"].is_null());
 }
 
+#[cfg(feature = "video")]
 #[test]
 fn bench_with_a_video_reports_stage_figures() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,8 @@
 //! The network on a CUDA GPU. Without `--features cuda` these are reported as ignored; with
 //! it but without a GPU that answers, each says on stderr that it was skipped and why
 //! (scripts/gpu-check.sh runs them with --nocapture).
+// Built without the `video` feature, the video tests and their helpers drop out.
+#![cfg_attr(not(feature = "video"), allow(unused))]
 
 mod common;
 
@@ -65,6 +67,7 @@ fn image_on_cuda_matches_the_cpu() {
     );
 }
 
+#[cfg(feature = "video")]
 #[test]
 #[cfg_attr(not(feature = "cuda"), ignore = "built without --features cuda")]
 fn video_on_cuda_in_batches_keeps_every_frame() {

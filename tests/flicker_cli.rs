@@ -1,4 +1,6 @@
 //! `faststyle eval --temporal`: the flicker measures, end to end.
+// Built without the `video` feature, the video tests and their helpers drop out.
+#![cfg_attr(not(feature = "video"), allow(unused))]
 
 mod common;
 
@@ -15,6 +17,7 @@ fn eval_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+#[cfg(feature = "video")]
 #[test]
 fn synthetic_clip_and_video_measures() {
     let dir = tempfile::tempdir().unwrap();

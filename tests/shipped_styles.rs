@@ -1,5 +1,7 @@
 //! Every style shipped in styles/ loads, says what it is and how it was made, and stylizes
 //! a picture; the default style is among them, so `faststyle video` works out of the box.
+// Built without the `video` feature, the video tests and their helpers drop out.
+#![cfg_attr(not(feature = "video"), allow(unused))]
 
 mod common;
 
@@ -93,6 +95,7 @@ fn every_shipped_style_is_complete_and_stylizes() {
     }
 }
 
+#[cfg(feature = "video")]
 /// The main job with no flags at all: the default style, on the CPU.
 #[test]
 fn video_works_out_of_the_box() {

@@ -262,6 +262,16 @@ fn bad_training_input_gives_clear_errors() {
 
 #[test]
 fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
+    signal_writes_a_checkpoint_that_resume_continues("-INT");
+}
+
+/// What batch systems send before they kill a job.
+#[test]
+fn sigterm_writes_a_checkpoint_that_resume_continues() {
+    signal_writes_a_checkpoint_that_resume_continues("-TERM");
+}
+
+fn signal_writes_a_checkpoint_that_resume_continues(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (photos, painting) = tiny_dataset(dir.path());
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faststyle"))
@@ -277,7 +287,7 @@ fn ctrl_c_writes_a_checkpoint_that_resume_continues() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();

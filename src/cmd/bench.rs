@@ -157,6 +157,12 @@ impl BackendTask for TimeNetwork<'_> {
     }
 }
 
+#[cfg(not(feature = "video"))]
+fn time_video(_: &Path, _: &StyleFile, _: &BenchArgs, _: DeviceSpec) -> Result<VideoFigures> {
+    Err(crate::video::unsupported())
+}
+
+#[cfg(feature = "video")]
 fn time_video(
     file: &Path,
     style: &StyleFile,

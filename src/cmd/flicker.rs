@@ -13,7 +13,6 @@ use crate::model::StyleFile;
 use crate::picture::Planar;
 use crate::stylize::{StyleOptions, Stylizer};
 use crate::temporal::{self, Clip, TemporalError};
-use crate::video::frames::read_frames;
 
 /// The synthetic clip: 256x192, panned 2 px a frame for 24 frames, then 12 still frames
 /// with noise of 2 levels (σ).
@@ -24,6 +23,7 @@ const PAN_FRAMES: usize = 24;
 const HOLD_FRAMES: usize = 12;
 const NOISE: f32 = 2.0;
 /// Videos are measured at most this tall.
+#[cfg_attr(not(feature = "video"), allow(dead_code))]
 const VIDEO_MAX_HEIGHT: u32 = 360;
 
 #[derive(Debug, Serialize)]
@@ -45,7 +45,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         None => catalog::list().0.into_iter().map(|e| e.name).collect(),
     };
     let input = match &args.video {
-        Some(v) => Input::Video(read_frames(v, args.frames as usize, VIDEO_MAX_HEIGHT)?),
+        Some(v) => Input::Video(read_video(v, args.frames as usize)?),
         None => {
             let still = temporal::test_still(CLIP_WIDTH + PAN_STEP * PAN_FRAMES, CLIP_HEIGHT);
             Input::Synthetic(temporal::synthetic_clip(
@@ -148,4 +148,14 @@ impl BackendTask for StylizeAll<'_> {
             .flat_map(|f| stylizer.run(std::slice::from_ref(f)))
             .collect())
     }
+}
+
+#[cfg(feature = "video")]
+fn read_video(path: &std::path::Path, frames: usize) -> Result<Vec<Planar>> {
+    crate::video::frames::read_frames(path, frames, VIDEO_MAX_HEIGHT)
+}
+
+#[cfg(not(feature = "video"))]
+fn read_video(_: &std::path::Path, _: usize) -> Result<Vec<Planar>> {
+    Err(crate::video::unsupported())
 }

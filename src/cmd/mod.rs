@@ -6,6 +6,7 @@ pub mod flicker;
 pub mod image;
 pub mod styles;
 pub mod train;
+#[cfg(feature = "video")]
 pub mod video;
 
 use crate::cli::{Cli, Command};
@@ -14,7 +15,10 @@ use crate::error::Result;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        #[cfg(feature = "video")]
         Command::Video(args) => video::run(args),
+        #[cfg(not(feature = "video"))]
+        Command::Video(_) => Err(crate::video::unsupported()),
         Command::Image(args) => image::run(args),
         Command::Styles(args) => styles::run(args),
         Command::Train(args) => train::run(args),

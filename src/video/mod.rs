@@ -1,13 +1,29 @@
 //! The video pipeline: demux/decode → stylize → encode/mux, one thread per stage joined
 //! by bounded channels, with every non-video stream copied through.
 
+#[cfg(feature = "video")]
 pub mod convert;
+#[cfg(feature = "video")]
 pub mod frames;
+#[cfg(feature = "video")]
 pub mod pipeline;
+#[cfg(feature = "video")]
 pub mod sink;
+#[cfg(feature = "video")]
 pub mod source;
 pub mod timecode;
 
+/// The error of a command that needs FFmpeg in a build without it.
+#[cfg(not(feature = "video"))]
+pub fn unsupported() -> crate::Error {
+    crate::Error::Usage(
+        "this faststyle was built without video support (cargo feature `video`); \
+         rebuild with default features to read or write video"
+            .into(),
+    )
+}
+
+#[cfg(feature = "video")]
 /// FFmpeg's own log is silenced unless asked for: faststyle reports problems itself.
 pub fn init_ffmpeg() {
     let _ = ffmpeg_next::init();
