@@ -193,8 +193,15 @@ pub struct TrainArgs {
     pub lr: f64,
 
     /// Network width: 1.0 (32/64/128 channels) or smaller for CPU-friendly styles.
-    #[arg(long, default_value_t = 1.0)]
-    pub width: f32,
+    /// Default: 1.0, or the --init style's.
+    #[arg(long)]
+    pub width: Option<f32>,
+
+    /// Start from this trained style's network (a name or a file) instead of random
+    /// weights, with a fresh optimizer: to continue a style in a new run, or to fine-tune
+    /// it, e.g. with --stability-weight. The style file records both runs' steps.
+    #[arg(long, value_name = "STYLE")]
+    pub init: Option<String>,
 
     /// VGG19 layer of the content loss.
     #[arg(long, default_value = defaults::CONTENT_LAYER)]

@@ -400,3 +400,55 @@ fn stability_loss_is_logged_and_resumes_exactly() {
         b[11].1
     );
 }
+
+#[test]
+fn init_starts_from_a_trained_style_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 30, &[]);
+    assert_ok(&out);
+    let out = train_cmd(
+        dir.path(),
+        &photos,
+        &painting,
+        "b.safetensors",
+        5,
+        &["--init", "a.safetensors"],
+    );
+    assert_ok(&out);
+
+    // b starts where a ended, not from random weights.
+    let a = losses(&dir.path().join("a.train/losses.csv"));
+    let b = losses(&dir.path().join("b.train/losses.csv"));
+    let mean = |l: &[(u64, f64)]| l.iter().map(|x| x.1).sum::<f64>() / l.len() as f64;
+    assert!(
+        mean(&b[..3]) < 0.8 * mean(&a[..3]),
+        "b began at {:.4e}, a at {:.4e}",
+        mean(&b[..3]),
+        mean(&a[..3])
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("b.safetensors")).unwrap();
+    assert_eq!(style.meta.steps, 35, "a's 30 steps and b's 5");
+    assert_eq!(style.meta.training["init"]["name"], "a");
+    assert_eq!(style.meta.training["init"]["steps"], 30);
+
+    // Another width than the init style's is refused.
+    let out = faststyle()
+        .current_dir(dir.path())
+        .args(["train", "--style-image"])
+        .arg(&painting)
+        .arg("--dataset")
+        .arg(&photos)
+        .args([
+            "--out",
+            "c.safetensors",
+            "--init",
+            "a.safetensors",
+            "--width",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "--width 0.5 differs");
+    assert!(!dir.path().join("c.safetensors").exists());
+}

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::file::EXTENSION;
 use crate::model::vgg;
-use crate::train::trainer::RunPaths;
+use crate::train::trainer::{InitStyle, RunPaths};
 use crate::train::{TrainSettings, train};
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -43,6 +43,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             detail: crate::fsutil::describe_io(&e),
         })?;
     let vgg_path = vgg::weights_path(args.vgg.as_deref());
+    let init = args.init.as_deref().map(catalog::load).transpose()?;
+    let width = match (&init, args.width) {
+        (Some((style, path)), Some(w)) if w != style.config.width => {
+            return Err(Error::Usage(format!(
+                "--width {w} differs from the width {} of --init {}",
+                style.config.width,
+                path.display()
+            )));
+        }
+        (Some((style, _)), _) => style.config.width,
+        (None, w) => w.unwrap_or(1.0),
+    };
     let settings = TrainSettings {
         style_image: args.style_image.clone(),
         dataset: args.dataset.clone(),
@@ -54,8 +66,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         style_weight: args.style_weight,
         tv_weight: args.tv_weight,
         lr: args.lr,
-        width: args.width,
-        residual_blocks: 5,
+        width,
+        residual_blocks: init
+            .as_ref()
+            .map_or(5, |(style, _)| style.config.residual_blocks),
         content_layer: args.content_layer.clone(),
         style_layers: args.style_layers.clone(),
         stability_weight: args.stability_weight,
@@ -69,6 +83,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .unwrap_or_default()
         }),
         painting_author: args.painting_author.clone(),
+        init: init.as_ref().map(|(style, _)| InitStyle {
+            name: style.meta.name.clone(),
+            steps: style.meta.steps,
+        }),
     };
     let spec = args.device.resolve();
     device::check_device(spec)?;
@@ -88,16 +106,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
         settings.width,
         work.display()
     );
+    if let Some(i) = &settings.init {
+        eprintln!(
+            "starting from style {} ({} steps) with a fresh optimizer",
+            i.name, i.steps
+        );
+    }
     interrupt::install();
+    let init_ref = init.as_ref().map(|(style, path)| (style, path.as_path()));
     let report = match spec {
-        DeviceSpec::Cpu => {
-            train::<Autodiff<device::Cpu>>(&settings, &paths, args.resume, &Default::default())?
-        }
+        DeviceSpec::Cpu => train::<Autodiff<device::Cpu>>(
+            &settings,
+            &paths,
+            args.resume,
+            init_ref,
+            &Default::default(),
+        )?,
         #[cfg(feature = "cuda")]
         DeviceSpec::Cuda(i) => train::<Autodiff<device::Gpu>>(
             &settings,
             &paths,
             args.resume,
+            init_ref,
             &burn::backend::cuda::CudaDevice::new(i),
         )?,
         #[cfg(not(feature = "cuda"))]

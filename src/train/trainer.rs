@@ -42,11 +42,23 @@ pub struct TrainSettings {
     /// Weight of the stability loss (0: off); older checkpoints have none.
     #[serde(default)]
     pub stability_weight: f64,
+    /// The trained style the network started from, if not from random weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitStyle>,
     pub checkpoint_every: u64,
     pub preview_every: u64,
     pub seed: u64,
     pub painting_title: String,
     pub painting_author: String,
+}
+
+/// Which trained network a run started from (`--init`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InitStyle {
+    /// The style's name, as its metadata gives it.
+    pub name: String,
+    /// The optimizer steps it had been trained for.
+    pub steps: u64,
 }
 
 impl TrainSettings {
@@ -97,6 +109,7 @@ pub fn train<B: TrainKernels>(
     settings: &TrainSettings,
     paths: &RunPaths,
     resume: bool,
+    init: Option<(&StyleFile, &Path)>,
     device: &B::Device,
 ) -> Result<TrainReport, Error> {
     let config = TransformerConfig::new(settings.width, settings.residual_blocks);
@@ -132,7 +145,23 @@ pub fn train<B: TrainKernels>(
 
     // Fresh or resumed network and optimizer.
     B::seed(device, settings.seed);
-    let mut model = Transformer::<B>::new(&config, device);
+    let mut model = match init {
+        // On resume the checkpoint's weights replace these anyway.
+        Some((style, path)) if !resume => {
+            if style.config != config {
+                return Err(Error::Usage(format!(
+                    "{} is a network of width {} with {} residual blocks; this run's is width {} with {}",
+                    path.display(),
+                    style.config.width,
+                    style.config.residual_blocks,
+                    config.width,
+                    config.residual_blocks
+                )));
+            }
+            style.to_model::<B>(device, path)?
+        }
+        _ => Transformer::<B>::new(&config, device),
+    };
     let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let ckpt_dir = checkpoint::dir(&paths.work);
@@ -300,7 +329,8 @@ pub fn train<B: TrainKernels>(
             .unwrap_or_default(),
         painting_title: settings.painting_title.clone(),
         painting_author: settings.painting_author.clone(),
-        steps: step,
+        // The network's whole history: an --init style's steps and this run's.
+        steps: step + settings.init.as_ref().map_or(0, |i| i.steps),
         training,
         final_losses,
         created_by: format!("faststyle {}", env!("CARGO_PKG_VERSION")),
