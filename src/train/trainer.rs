@@ -245,7 +245,8 @@ pub fn train<B: TrainKernels>(
             )
         });
         let terms;
-        (model, terms) = train_step(model, &mut optim, &objective, x, settings.lr, stability);
+        let lr = settings.lr * warmup_factor(settings.init.is_some(), step);
+        (model, terms) = train_step(model, &mut optim, &objective, x, lr, stability);
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
                 "the loss became {} at step {step}; lower --lr or the loss weights",
@@ -347,6 +348,21 @@ pub fn train<B: TrainKernels>(
         seconds: started.elapsed().as_secs_f64(),
         skipped_photos: loader.skipped(),
     })
+}
+
+/// Steps over which a run started from a trained network (`--init`) ramps its learning
+/// rate up. A fresh Adam's first updates move every weight by about the learning rate
+/// whatever its gradient; at full rate that undid a trained style (its style loss went from
+/// 6e5 to 2e7 in one step).
+pub const INIT_WARMUP_STEPS: u64 = 50;
+
+/// The learning rate's factor at `step` (0-based, counted in this run).
+pub fn warmup_factor(from_trained: bool, step: u64) -> f64 {
+    if from_trained {
+        ((step + 1) as f64 / INIT_WARMUP_STEPS as f64).min(1.0)
+    } else {
+        1.0
+    }
 }
 
 /// Noise of the stability loss, in levels (0..255) per pixel: mild, like sensor noise.
@@ -510,4 +526,17 @@ fn truncate_log(path: &Path, step: u64) {
         })
         .collect();
     let _ = std::fs::write(path, kept.join("\n") + "\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_from_a_trained_network_warm_up() {
+        assert_eq!(warmup_factor(false, 0), 1.0);
+        assert_eq!(warmup_factor(true, 0), 1.0 / INIT_WARMUP_STEPS as f64);
+        assert_eq!(warmup_factor(true, INIT_WARMUP_STEPS - 1), 1.0);
+        assert_eq!(warmup_factor(true, 10 * INIT_WARMUP_STEPS), 1.0);
+    }
 }
