@@ -173,6 +173,17 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
     assert_ok(&out);
     let resumed = losses(&dir.path().join("halves.train/losses.csv"));
     assert_eq!(resumed.len(), 40);
+    // The log's clock continues across the resume instead of restarting.
+    let seconds: Vec<f64> = std::fs::read_to_string(dir.path().join("halves.train/losses.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seconds.windows(2).all(|w| w[1] >= w[0]),
+        "seconds go back: {seconds:?}"
+    );
     let (a, b) = (straight[39].1, resumed[39].1);
     assert!(
         ((a - b) / a).abs() < 1e-3,

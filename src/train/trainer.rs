@@ -168,6 +168,7 @@ pub fn train<B: TrainKernels>(
     let mut start_step = 0;
     // The losses of the last step run; on resume, those the checkpoint recorded.
     let mut last = Losses::default();
+    let mut seconds_before = 0.0;
     let mut first = None;
     if resume {
         let state = checkpoint::read_state(&paths.work).ok_or_else(|| Error::Input {
@@ -193,7 +194,7 @@ pub fn train<B: TrainKernels>(
         optim = optim.load_record(record);
         start_step = state.step;
         last = state.losses;
-        truncate_log(&paths.work.join("losses.csv"), start_step);
+        seconds_before = truncate_log(&paths.work.join("losses.csv"), start_step);
         eprintln!("resuming at step {start_step} of {}", settings.steps);
     } else if ckpt_dir.join(checkpoint::STATE_FILE).exists() {
         return Err(Error::Usage(format!(
@@ -263,7 +264,8 @@ pub fn train<B: TrainKernels>(
         };
         first.get_or_insert(last);
         let elapsed = started.elapsed().as_secs_f64();
-        preview::log_losses(&paths.work.join("losses.csv"), step, elapsed, &terms).map_err(
+        let logged_seconds = seconds_before + elapsed;
+        preview::log_losses(&paths.work.join("losses.csv"), step, logged_seconds, &terms).map_err(
             |e| Error::Output {
                 path: paths.work.join("losses.csv"),
                 detail: crate::fsutil::describe_io(&e),
@@ -511,10 +513,11 @@ fn write_preview<B: TrainKernels>(
         })
 }
 
-/// Drops log lines past `step` (written after the checkpoint a run resumes from).
-fn truncate_log(path: &Path, step: u64) {
+/// Drops log lines past `step` (written after the checkpoint a run resumes from); returns
+/// the training seconds logged up to there, which the resumed run's times continue from.
+fn truncate_log(path: &Path, step: u64) -> f64 {
     let Ok(text) = std::fs::read_to_string(path) else {
-        return;
+        return 0.0;
     };
     let kept: Vec<&str> = text
         .lines()
@@ -526,6 +529,10 @@ fn truncate_log(path: &Path, step: u64) {
         })
         .collect();
     let _ = std::fs::write(path, kept.join("\n") + "\n");
+    kept.last()
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
