@@ -27,6 +27,16 @@ fn lists_styles_as_table_and_json() {
         "{stdout}"
     );
     assert!(stdout.contains("width 0.5"), "{stdout}");
+    // A header with the steps, and columns that line up under it.
+    let header = stdout.lines().next().unwrap();
+    assert!(header.contains("STEPS"), "{stdout}");
+    for row in stdout.lines().filter(|l| l.contains("Test Pattern")) {
+        assert_eq!(
+            row.find("Test Pattern"),
+            header.find("PAINTING"),
+            "{stdout}"
+        );
+    }
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("broken.safetensors"),

@@ -23,10 +23,13 @@ pub fn run(args: StylesArgs) -> Result<()> {
         println!("No styles installed. Looked in: {}", dirs.join(", "));
         return Ok(());
     }
-    println!(
-        "{:<20} {:<40} {:<32} {:>8}",
-        "NAME", "PAINTING", "ARCHITECTURE", "SIZE"
-    );
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "PAINTING".to_string(),
+        "STEPS".to_string(),
+        "ARCHITECTURE".to_string(),
+        "SIZE".to_string(),
+    ]];
     for e in &entries {
         let painting = match (
             e.meta.painting_title.as_str(),
@@ -37,12 +40,30 @@ pub fn run(args: StylesArgs) -> Result<()> {
             ("", a) => a.to_string(),
             (t, a) => format!("{t} ({a})"),
         };
-        println!(
-            "{:<20} {:<40} {:<32} {:>7.1}M",
-            e.name,
+        rows.push([
+            e.name.clone(),
             painting,
+            e.meta.steps.to_string(),
             e.config.describe(),
-            e.size_bytes as f64 / 1e6
+            format!("{:.1}M", e.size_bytes as f64 / 1e6),
+        ]);
+    }
+    // Columns as wide as their widest cell; numbers to the right.
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let w: Vec<usize> = (0..5).map(width).collect();
+    for r in &rows {
+        println!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {:>w4$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4]
         );
     }
     Ok(())
