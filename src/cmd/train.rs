@@ -112,6 +112,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             i.name, i.steps
         );
     }
+    if matches!(spec, DeviceSpec::Cuda(_)) {
+        eprintln!(
+            "the first steps on a GPU compile and tune its kernels: expect minutes before step 1 \
+             (CUBECL_AUTOTUNE_LEVEL=minimal shortens the tuning)"
+        );
+    }
     interrupt::install();
     let init_ref = init.as_ref().map(|(style, path)| (style, path.as_path()));
     let report = match spec {
