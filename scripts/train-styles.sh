@@ -136,6 +136,7 @@ stopped=0
 while :; do
     alive=0
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    # After the liveness check, so the pass that ends the loop sees the final checkpoints.
     for name in "${names[@]}"; do snapshot "$name"; done
     [ $alive = 0 ] && break
     if [ $deadline != 0 ] && [ $stopped = 0 ] && [ "$(date +%s)" -ge $deadline ]; then
@@ -145,7 +146,6 @@ while :; do
     fi
     sleep 2
 done
-for name in "${names[@]}"; do snapshot "$name"; done
 
 # Export each run whose style file is missing or older than its checkpoint.
 exports=()
