@@ -7,7 +7,7 @@ use burn::backend::Autodiff;
 use burn::optim::AdamConfig;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use faststyle::device::Cpu;
-use faststyle::model::{Transformer, TransformerConfig};
+use faststyle::model::{Transformer, TransformerConfig, vgg};
 use faststyle::picture::{self, Planar};
 use faststyle::train::{Objective, train_step};
 
@@ -15,7 +15,7 @@ type B = Autodiff<Cpu>;
 
 fn train(c: &mut Criterion) {
     let device = Default::default();
-    let objective = match Objective::<B>::for_benchmarks(&device) {
+    let objective = match Objective::<B>::for_benchmarks(&vgg::weights_path(None), &device) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("train_step bench skipped: {e}");

@@ -11,7 +11,7 @@ use burn::backend::Autodiff;
 use burn::optim::AdamConfig;
 use faststyle::device::Cpu;
 use faststyle::kernels::use_reference_kernels;
-use faststyle::model::{Transformer, TransformerConfig};
+use faststyle::model::{Transformer, TransformerConfig, vgg};
 use faststyle::picture::{self, Planar};
 use faststyle::train::{Objective, train_step};
 
@@ -62,7 +62,7 @@ fn main() {
 
     if std::env::args().any(|a| a == "--train") {
         type B = Autodiff<Cpu>;
-        let objective = match Objective::<B>::for_benchmarks(&device) {
+        let objective = match Objective::<B>::for_benchmarks(&vgg::weights_path(None), &device) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("training step skipped: {e}");

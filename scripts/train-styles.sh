@@ -49,14 +49,16 @@ fi
 mkdir -p "$out"
 
 # name | painting file | title | author | base run (for comparison) | extra train flags
+# starry-night and the-scream (and the stable fine-tune) were trained with style weight 10,
+# the default before 1: kept so that continuing them optimizes the same loss.
 recipes='
-starry-night|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh||
-the-scream|the_scream.jpg|The Scream (1893)|Edvard Munch||
+starry-night|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh||--style-weight 10
+the-scream|the_scream.jpg|The Scream (1893)|Edvard Munch||--style-weight 10
 great-wave|wave.jpg|The Great Wave off Kanagawa (c. 1831)|Katsushika Hokusai||
 composition-vii|composition_vii.jpg|Composition VII (1913)|Wassily Kandinsky||
 shipwreck|shipwreck.jpg|The Shipwreck of the Minotaur (c. 1810)|J. M. W. Turner||
-starry-night-stable|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh|starry-night|--stability-weight 1000
-the-scream-stable|the_scream.jpg|The Scream (1893)|Edvard Munch|the-scream|--stability-weight 500
+starry-night-stable|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh|starry-night|--style-weight 10 --stability-weight 1000
+the-scream-stable|the_scream.jpg|The Scream (1893)|Edvard Munch|the-scream|--style-weight 10 --stability-weight 1000
 starry-night-lite|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh||--width 0.5
 the-scream-lite|the_scream.jpg|The Scream (1893)|Edvard Munch||--width 0.5
 great-wave-lite|wave.jpg|The Great Wave off Kanagawa (c. 1831)|Katsushika Hokusai||--width 0.5

@@ -260,13 +260,13 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Frame size, WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
-    pub size: (u32, u32),
+    /// Frame size, WIDTHxHEIGHT. Default: 1280x720; with --train 256x256.
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
 
-    /// Frames per network run.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub batch: u32,
+    /// Frames per network run. Default: 1; with --train 4.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: Option<u32>,
 
     /// Frames to time (after one warm-up batch).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
@@ -281,8 +281,23 @@ pub struct BenchArgs {
     pub style: Option<String>,
 
     /// Also stylize this video end to end (output discarded) and report per-stage fps.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "train")]
     pub video: Option<PathBuf>,
+
+    /// Time training steps instead of the network alone: a random network of --width and
+    /// the VGG19 loss with the training defaults, forward, backward and Adam, on --batch
+    /// crops of --size. Needs the VGG19 weights (README set-up).
+    #[arg(long, conflicts_with = "style")]
+    pub train: bool,
+
+    /// Training steps to time with --train (after one warm-up step).
+    #[arg(long, default_value_t = 3, requires = "train", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: u32,
+
+    /// The VGG19 weights for --train (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else
+    /// the cache folder scripts/fetch-vgg19.sh fills.
+    #[arg(long, value_name = "PATH", requires = "train")]
+    pub vgg: Option<PathBuf>,
 
     #[command(flatten)]
     pub device: DeviceArg,
@@ -290,6 +305,19 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl BenchArgs {
+    /// The frame size: --size, else the default of the kind of run.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+            .unwrap_or(if self.train { (256, 256) } else { (1280, 720) })
+    }
+
+    /// Frames a run: --batch, else the default of the kind of run.
+    pub fn batch(&self) -> u32 {
+        self.batch.unwrap_or(if self.train { 4 } else { 1 })
+    }
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -59,6 +59,56 @@ fn bench_with_a_video_reports_stage_figures() {
 }
 
 #[test]
+fn bench_train_times_training_steps() {
+    // Needs the VGG19 weights that scripts/setup.sh installs, as training does.
+    let out = faststyle()
+        .args([
+            "bench", "--train", "--size", "32x32", "--batch", "2", "--steps", "2", "--width",
+            "0.25", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["network"].is_null(), "only the training step is timed");
+    let t = &v["train"];
+    assert_eq!(
+        (t["batch"].as_u64(), t["steps"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(t["steps_per_s"].as_f64().unwrap() > 0.0);
+    use faststyle::model::vgg::macs_per_pixel;
+    let macs = 3.0 * faststyle::model::TransformerConfig::new(0.25, 5).macs_per_pixel()
+        + macs_per_pixel("block4_conv2")
+        + 2.0 * macs_per_pixel("block5_conv1");
+    let expected_gflop = 2.0 * macs * 32.0 * 32.0 * 2.0 / 1e9;
+    assert!((t["gflop_per_step"].as_f64().unwrap() - expected_gflop).abs() < 1e-9);
+}
+
+#[test]
+fn bench_train_without_the_vgg_weights_says_where_they_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("vgg19.h5");
+    for how in ["env", "flag"] {
+        let mut cmd = faststyle();
+        cmd.args(["bench", "--train", "--size", "32x32", "--steps", "1"]);
+        if how == "env" {
+            cmd.env("FASTSTYLE_VGG19", &missing);
+        } else {
+            cmd.arg("--vgg").arg(&missing);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{how}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("vgg19.h5") && err.contains("fetch-vgg19.sh"),
+            "{how}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{how}: {err}");
+    }
+}
+
+#[test]
 fn bad_bench_sizes_are_refused() {
     let out = faststyle()
         .args(["bench", "--size", "0x5"])

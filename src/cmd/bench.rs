@@ -1,19 +1,23 @@
 //! `faststyle bench`: how fast the network runs here, on synthetic frames, and optionally
 //! how fast a whole video goes through the pipeline.
 
-use crate::kernels::Kernels;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::backend::Autodiff;
+use burn::optim::AdamConfig;
 use serde::Serialize;
 
 use crate::catalog;
 use crate::cli::BenchArgs;
 use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
+use crate::kernels::{Kernels, TrainKernels};
+use crate::model::vgg;
 use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig};
-use crate::picture::Planar;
+use crate::picture::{self, Planar};
 use crate::stylize::{StyleOptions, Stylizer};
+use crate::train::{Objective, train_step};
 
 #[derive(Debug, Serialize)]
 struct NetworkFigures {
@@ -42,14 +46,36 @@ struct VideoFigures {
 }
 
 #[derive(Debug, Serialize)]
+struct TrainFigures {
+    device: String,
+    width: u32,
+    height: u32,
+    batch: usize,
+    steps: usize,
+    network_width: f32,
+    seconds: f64,
+    ms_per_step: f64,
+    steps_per_s: f64,
+    gflop_per_step: f64,
+    gflops: f64,
+}
+
+#[derive(Debug, Serialize)]
 struct Figures {
-    network: NetworkFigures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<NetworkFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train: Option<TrainFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     video: Option<VideoFigures>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let spec = args.device.resolve();
     device::check_device(spec)?;
+    if args.train {
+        return report_training(time_training(&args, spec)?, args.json);
+    }
     let style = match &args.style {
         Some(name) => catalog::load(name)?.0,
         None => {
@@ -71,15 +97,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(file) => Some(time_video(file, &style, &args, spec)?),
         None => None,
     };
-    let figures = Figures { network, video };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&figures).map_err(|e| Error::Internal(e.to_string()))?
-        );
-        return Ok(());
+        return print_json(&Figures {
+            network: Some(network),
+            train: None,
+            video,
+        });
     }
-    let n = &figures.network;
+    let n = &network;
     println!(
         "{}x{} batch {} on {} (network width {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
         n.width,
@@ -94,7 +119,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         n.frames,
         n.seconds
     );
-    if let Some(v) = &figures.video {
+    if let Some(v) = &video {
         println!(
             "{}: {} frames in {:.1} s, {:.2} fps end to end; decode {:.1}, stylize {:.2}, encode {:.1} fps when busy",
             v.file.display(),
@@ -119,8 +144,8 @@ impl BackendTask for TimeNetwork<'_> {
     type Output = Result<NetworkFigures>;
 
     fn run<B: Kernels>(self, device: B::Device) -> Result<NetworkFigures> {
-        let (w, h) = self.args.size;
-        let batch = self.args.batch as usize;
+        let (w, h) = self.args.size();
+        let batch = self.args.batch() as usize;
         let model = self.style.to_model::<B>(&device, Path::new("style"))?;
         let stylizer = Stylizer::new(
             model,
@@ -157,6 +182,101 @@ impl BackendTask for TimeNetwork<'_> {
     }
 }
 
+fn print_json(figures: &Figures) -> Result<()> {
+    let text = serde_json::to_string_pretty(figures).map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn report_training(t: TrainFigures, json: bool) -> Result<()> {
+    if json {
+        return print_json(&Figures {
+            network: None,
+            train: Some(t),
+            video: None,
+        });
+    }
+    println!(
+        "training step, {} crops of {}x{} on {} (network width {}): {:.0} ms/step, {:.3} steps/s, {:.1} GFLOP/s ({:.0} GFLOP a step, {} steps in {:.1} s)",
+        t.batch,
+        t.width,
+        t.height,
+        t.device,
+        t.network_width,
+        t.ms_per_step,
+        t.steps_per_s,
+        t.gflops,
+        t.gflop_per_step,
+        t.steps,
+        t.seconds
+    );
+    Ok(())
+}
+
+/// Times `--steps` training steps after one warm-up step (which also compiles and tunes
+/// GPU kernels), with the loss of `train`'s defaults.
+fn time_training(args: &BenchArgs, spec: DeviceSpec) -> Result<TrainFigures> {
+    match spec {
+        DeviceSpec::Cpu => time_steps::<Autodiff<device::Cpu>>(args, spec, &Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => time_steps::<Autodiff<device::Gpu>>(
+            args,
+            spec,
+            &burn::backend::cuda::CudaDevice::new(i),
+        ),
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => unreachable!("check_device refuses CUDA in a CPU-only build"),
+    }
+}
+
+fn time_steps<B: TrainKernels>(
+    args: &BenchArgs,
+    spec: DeviceSpec,
+    device: &B::Device,
+) -> Result<TrainFigures> {
+    let (w, h) = args.size();
+    let batch = args.batch() as usize;
+    let config = TransformerConfig::new(args.width, 5);
+    config.validate().map_err(Error::Usage)?;
+    let objective = Objective::<B>::for_benchmarks(&vgg::weights_path(args.vgg.as_deref()), device)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut model = Transformer::<B>::new(&config, device);
+    let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
+    let photos = vec![Planar::test_pattern(w as usize, h as usize); batch];
+    let mut step = |model: Transformer<B>| {
+        let x = picture::to_tensor::<B>(&photos, device);
+        // The loss terms come back as numbers: the step has finished on any backend.
+        train_step(model, &mut optim, &objective, x, 1e-3, None).0
+    };
+    model = step(model);
+    let steps = args.steps as usize;
+    let start = Instant::now();
+    for _ in 0..steps {
+        model = step(model);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let loss_macs = objective
+        .spec()
+        .step_macs_per_pixel()
+        .map_err(Error::Internal)?;
+    // The network's backward pass costs about twice its forward pass.
+    let macs = 3.0 * config.macs_per_pixel() + loss_macs;
+    let gflop = 2.0 * macs * (w * h) as f64 * batch as f64 / 1e9;
+    Ok(TrainFigures {
+        device: spec.to_string(),
+        width: w,
+        height: h,
+        batch,
+        steps,
+        network_width: args.width,
+        seconds,
+        ms_per_step: 1e3 * seconds / steps as f64,
+        steps_per_s: steps as f64 / seconds,
+        gflop_per_step: gflop,
+        gflops: gflop * steps as f64 / seconds,
+    })
+}
+
 #[cfg(not(feature = "video"))]
 fn time_video(_: &Path, _: &StyleFile, _: &BenchArgs, _: DeviceSpec) -> Result<VideoFigures> {
     Err(crate::video::unsupported())
@@ -178,7 +298,7 @@ fn time_video(
         input: file.to_path_buf(),
         style: style_path.to_string_lossy().into_owned(),
         output: Some(dir.path().join("out.mp4")),
-        batch: Some(args.batch),
+        batch: Some(args.batch()),
         device: crate::cli::DeviceArg { device: Some(spec) },
         crf: 18,
         preset: "medium".to_string(),

@@ -215,6 +215,23 @@ impl<B: Kernels> Vgg19<B> {
     }
 }
 
+/// Multiply-adds per input pixel of running VGG19 up to and including `deepest` (each
+/// block's max pool leaves a quarter of the pixels to the blocks after it).
+pub fn macs_per_pixel(deepest: &str) -> f64 {
+    let mut macs = 0.0;
+    let mut share = 1.0;
+    for &(name, c_in, c_out) in &LAYERS {
+        macs += (9 * c_in * c_out) as f64 * share;
+        if name == deepest {
+            break;
+        }
+        if ends_block(name) {
+            share /= 4.0;
+        }
+    }
+    macs
+}
+
 /// Checks that every layer name is a VGG19 conv layer; returns the deepest.
 pub fn deepest_layer<'a>(names: &[&'a str]) -> Result<&'a str, String> {
     let mut deepest = (0, None);
@@ -227,4 +244,23 @@ pub fn deepest_layer<'a>(names: &[&'a str]) -> Result<&'a str, String> {
         }
     }
     deepest.1.ok_or_else(|| "no layers given".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_multiply_adds_per_input_pixel() {
+        assert_eq!(macs_per_pixel("block1_conv1"), 1728.0);
+        // 1728 + 36864 at full size, block 2 at 1/4, blocks 3 and 4 at 1/16 and 1/64,
+        // block5_conv1 at 1/256 of the pixels.
+        let to_block5 = 1728.0
+            + 36864.0
+            + (73728.0 + 147456.0) / 4.0
+            + (294912.0 + 3.0 * 589824.0) / 16.0
+            + (1179648.0 + 3.0 * 2359296.0) / 64.0
+            + 2359296.0 / 256.0;
+        assert_eq!(macs_per_pixel("block5_conv1"), to_block5);
+    }
 }

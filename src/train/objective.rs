@@ -1,6 +1,8 @@
 //! The perceptual objective: VGG19 content and style losses against one painting, plus total
 //! variation. Training minimizes it; `faststyle eval` and the benchmarks measure with it.
 
+use std::path::Path;
+
 use burn::tensor::Tensor;
 use image::RgbImage;
 
@@ -9,14 +11,17 @@ use crate::loss;
 use crate::model::vgg::{self, Vgg19};
 use crate::picture::{self, Planar};
 
-/// The training defaults: weights found to give a visibly stylized result with the
-/// content still recognizable (Gram F·Fᵀ/(C·H·W) of features of 0..255 Caffe input).
+/// The training defaults (Gram F·Fᵀ/(C·H·W) of features of 0..255 Caffe input). Style
+/// weight 1 keeps the photo's subject recognizable from the first few hundred steps; at 3
+/// and 10 (the seed article's ratio) the first hundreds of steps paint the painting's
+/// texture over everything and subjects become blobs (the-scream, 200 steps, previews
+/// 128-px crops, compared in issue 4).
 pub mod defaults {
     pub const CONTENT_LAYER: &str = "block4_conv2";
     pub const STYLE_LAYERS: &str =
         "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1";
     pub const CONTENT_WEIGHT: f64 = 1.0;
-    pub const STYLE_WEIGHT: f64 = 10.0;
+    pub const STYLE_WEIGHT: f64 = 1.0;
     pub const TV_WEIGHT: f64 = 1e-2;
 }
 
@@ -51,6 +56,14 @@ impl LossSpec {
         let mut all: Vec<&str> = self.style_layers.iter().map(String::as_str).collect();
         all.push(&self.content_layer);
         all
+    }
+
+    /// Multiply-adds per photo pixel that the loss adds to a training step: VGG19 on the
+    /// photos to the content layer (no gradient), and on the network's output to the
+    /// deepest layer, forward and backward (input gradient only: VGG19 is frozen).
+    pub fn step_macs_per_pixel(&self) -> Result<f64, String> {
+        let deepest = self.deepest_layer()?;
+        Ok(vgg::macs_per_pixel(&self.content_layer) + 2.0 * vgg::macs_per_pixel(deepest))
     }
 
     /// The deepest layer used: VGG19 is loaded and run up to it only.
@@ -92,15 +105,15 @@ impl<B: Kernels> Objective<B> {
         }
     }
 
-    /// The objective the benchmarks time: default layers and weights, VGG19 from its
-    /// default place, and a synthetic 256x256 painting.
-    pub fn for_benchmarks(device: &B::Device) -> Result<Self, vgg::VggError> {
+    /// The objective the benchmarks time: default layers and weights, VGG19 from
+    /// `vgg_path`, and a synthetic 256x256 painting.
+    pub fn for_benchmarks(vgg_path: &Path, device: &B::Device) -> Result<Self, vgg::VggError> {
         let spec = LossSpec::default();
         let deepest = spec
             .deepest_layer()
             .expect("the default layers are VGG19 layers")
             .to_string();
-        let vgg = Vgg19::load(&vgg::weights_path(None), &deepest, device)?;
+        let vgg = Vgg19::load(vgg_path, &deepest, device)?;
         let painting = RgbImage::from_fn(256, 256, |x, y| {
             image::Rgb([
                 (x * 7 % 256) as u8,
