@@ -49,9 +49,10 @@ fi
 mkdir -p "$out"
 
 # name | painting file | title | author | base run (for comparison) | extra train flags
-# The stable variants fine-tune the 600-step starry-night and 651-step the-scream, which were
-# trained at style weight 10 (the default before 1), so they keep that weight. The shipped
-# starry-night and the-scream were then continued at the current defaults with --init.
+# The -stable recipes keep style weight 10 (the default before 1): the shipped
+# starry-night-stable is a fine-tune (--init) of the 600-step starry-night, trained at 10, and
+# is compared with the same fine-tune without stability. The shipped starry-night and
+# the-scream were trained at 10, then continued at the current defaults with --init.
 recipes='
 starry-night|starry_night.jpg|The Starry Night (1889)|Vincent van Gogh||
 the-scream|the_scream.jpg|The Scream (1893)|Edvard Munch||
