@@ -74,7 +74,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let spec = args.device.resolve();
     device::check_device(spec)?;
     if args.train {
-        return report_training(time_training(&args, spec)?, args.json);
+        let figures = device::dispatch(spec, TimeTraining { args: &args, spec })?;
+        return report_training(figures, args.json);
     }
     let style = match &args.style {
         Some(name) => catalog::load(name)?.0,
@@ -215,17 +216,16 @@ fn report_training(t: TrainFigures, json: bool) -> Result<()> {
 
 /// Times `--steps` training steps after one warm-up step (which also compiles and tunes
 /// GPU kernels), with the loss of `train`'s defaults.
-fn time_training(args: &BenchArgs, spec: DeviceSpec) -> Result<TrainFigures> {
-    match spec {
-        DeviceSpec::Cpu => time_steps::<Autodiff<device::Cpu>>(args, spec, &Default::default()),
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => time_steps::<Autodiff<device::Gpu>>(
-            args,
-            spec,
-            &burn::backend::cuda::CudaDevice::new(i),
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => unreachable!("check_device refuses CUDA in a CPU-only build"),
+struct TimeTraining<'a> {
+    args: &'a BenchArgs,
+    spec: DeviceSpec,
+}
+
+impl BackendTask for TimeTraining<'_> {
+    type Output = Result<TrainFigures>;
+
+    fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
+        time_steps::<Autodiff<B>>(self.args, self.spec, &device)
     }
 }
 

@@ -6,13 +6,31 @@ use burn::backend::Autodiff;
 
 use crate::catalog;
 use crate::cli::TrainArgs;
-use crate::device::{self, DeviceSpec};
+use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
 use crate::interrupt;
+use crate::kernels::Kernels;
+use crate::model::StyleFile;
 use crate::model::file::EXTENSION;
 use crate::model::vgg;
 use crate::train::trainer::{InitStyle, RunPaths};
-use crate::train::{TrainSettings, train};
+use crate::train::{TrainReport, TrainSettings, train};
+
+/// One training run on the backend `device::dispatch` picks, differentiated by `Autodiff`.
+struct Training<'a> {
+    settings: &'a TrainSettings,
+    paths: &'a RunPaths,
+    resume: bool,
+    init: Option<(&'a StyleFile, &'a Path)>,
+}
+
+impl BackendTask for Training<'_> {
+    type Output = Result<TrainReport>;
+
+    fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
+        train::<Autodiff<B>>(self.settings, self.paths, self.resume, self.init, &device)
+    }
+}
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if !args.style_image.is_file() {
@@ -119,26 +137,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     interrupt::install();
-    let init_ref = init.as_ref().map(|(style, path)| (style, path.as_path()));
-    let report = match spec {
-        DeviceSpec::Cpu => train::<Autodiff<device::Cpu>>(
-            &settings,
-            &paths,
-            args.resume,
-            init_ref,
-            &Default::default(),
-        )?,
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => train::<Autodiff<device::Gpu>>(
-            &settings,
-            &paths,
-            args.resume,
-            init_ref,
-            &burn::backend::cuda::CudaDevice::new(i),
-        )?,
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => unreachable!("check_device refuses CUDA in a CPU-only build"),
-    };
+    let report = device::dispatch(
+        spec,
+        Training {
+            settings: &settings,
+            paths: &paths,
+            resume: args.resume,
+            init: init.as_ref().map(|(style, path)| (style, path.as_path())),
+        },
+    )?;
     if report.skipped_photos > 0 {
         eprintln!(
             "warning: {} unreadable photos were skipped",
