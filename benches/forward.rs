@@ -7,6 +7,8 @@ use faststyle::model::{Transformer, TransformerConfig};
 use faststyle::picture::{self, Planar};
 
 fn forward(c: &mut Criterion) {
+    // As the binary runs (see the function).
+    faststyle::allocator::keep_freed_buffers();
     let device = Default::default();
     let mut group = c.benchmark_group("forward");
     group.sample_size(10);

@@ -14,6 +14,8 @@ use faststyle::train::{Objective, train_step};
 type B = Autodiff<Cpu>;
 
 fn train(c: &mut Criterion) {
+    // As the binary runs (see the function).
+    faststyle::allocator::keep_freed_buffers();
     let device = Default::default();
     let objective = match Objective::<B>::for_benchmarks(&vgg::weights_path(None), &device) {
         Ok(o) => o,

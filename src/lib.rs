@@ -2,6 +2,7 @@
 //!
 //! The library holds everything; `main.rs` only parses the command line and reports errors.
 
+pub mod allocator;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    faststyle::allocator::keep_freed_buffers();
     let cli = faststyle::cli::Cli::parse();
     match faststyle::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
