@@ -8,6 +8,10 @@
 #   benches/peers/compare.sh [--frames N] [--width W] [--out DIR]
 #   benches/peers/compare.sh --train [--steps N] [--width W] [--out DIR]
 #
+# --same-malloc runs the peer with the glibc setting faststyle applies to itself
+# (src/allocator.rs: no mmap, no trimming, so freed buffers are reused); PyTorch's step
+# gains from it too. Without it the peer runs as installed.
+#
 # Installs onnxruntime (or, for --train, PyTorch: a large download, its PyPI wheel brings
 # the CUDA libraries) into benches/peers/.venv on first use. Needs the release binary and,
 # for --train, the VGG19 weights (README set-up).
@@ -19,6 +23,7 @@ steps=3
 train=0
 width=1.0
 out=""
+export_malloc=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --frames) frames="$2"; shift 2 ;;
@@ -26,10 +31,16 @@ while [ $# -gt 0 ]; do
         --train) train=1; shift ;;
         --width) width="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --same-malloc) export_malloc=1; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 
+peer_env=()
+if [ "$export_malloc" = 1 ]; then
+    peer_env=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000)
+    echo "the peer runs with ${peer_env[*]}"
+fi
 venv="$here/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if [ "$train" = 1 ]; then
@@ -46,7 +57,7 @@ bin="$root/target/release/faststyle"
 if [ "$train" = 1 ]; then
     printf '%-14s %14s %14s %8s\n' "training step" "faststyle ms" "pytorch ms" "ratio"
     ours=$("$bin" bench --device cpu --train --size 256x256 --batch 4 --steps "$steps" --width "$width" --json)
-    peer=$("$venv/bin/python" "$here/torch_train_peer.py" --size 256x256 --batch 4 --steps "$steps" --width "$width")
+    peer=$(env "${peer_env[@]}" "$venv/bin/python" "$here/torch_train_peer.py" --size 256x256 --batch 4 --steps "$steps" --width "$width")
     "$venv/bin/python" - "$ours" "$peer" "$out" <<'PY'
 import json, os, sys
 ours, peer, out = json.loads(sys.argv[1])["train"], json.loads(sys.argv[2]), sys.argv[3]
@@ -63,7 +74,7 @@ printf '%-14s %14s %14s %8s\n' "size x batch" "faststyle ms" "onnxrt ms" "ratio"
 for case in 256x256:1 256x256:4 640x360:1; do
     size="${case%%:*}"; batch="${case##*:}"
     ours=$("$bin" bench --device cpu --size "$size" --batch "$batch" --frames "$frames" --width "$width" --json)
-    peer=$("$venv/bin/python" "$here/onnx_peer.py" --size "$size" --batch "$batch" --frames "$frames" --width "$width")
+    peer=$(env "${peer_env[@]}" "$venv/bin/python" "$here/onnx_peer.py" --size "$size" --batch "$batch" --frames "$frames" --width "$width")
     "$venv/bin/python" - "$case" "$ours" "$peer" "$out" <<'PY'
 import json, os, sys
 case, ours, peer, out = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
