@@ -38,8 +38,15 @@ fn train(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     let x = picture::to_tensor::<B>(&photos, &device);
-                    let (next, terms) =
-                        train_step(model.take().unwrap(), &mut optim, &objective, x, 1e-3, None);
+                    let (next, terms) = train_step(
+                        model.take().unwrap(),
+                        &mut optim,
+                        &objective,
+                        x,
+                        1e-3,
+                        None,
+                        faststyle::train::objective::defaults::PEAK_WEIGHT,
+                    );
                     model = Some(next);
                     terms
                 })

@@ -74,8 +74,15 @@ fn main() {
         let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
         let [host, reference] = best_of(1, || {
             let x = picture::to_tensor::<B>(&photos, &device);
-            let (next, _) =
-                train_step(model.take().unwrap(), &mut optim, &objective, x, 1e-3, None);
+            let (next, _) = train_step(
+                model.take().unwrap(),
+                &mut optim,
+                &objective,
+                x,
+                1e-3,
+                None,
+                faststyle::train::objective::defaults::PEAK_WEIGHT,
+            );
             model = Some(next);
         });
         println!(

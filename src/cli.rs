@@ -197,6 +197,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub width: Option<f32>,
 
+    /// The output head's half-range S: pixels are 127.5 + S·tanh(u), clamped to 0..255
+    /// when stylizing. Above 127.5 pure colours are reached with the gradient alive
+    /// (127.5, the first styles' head, leaves them in tanh's flat tails, as blobs).
+    #[arg(long, default_value_t = crate::model::config::OUTPUT_SCALE,
+          value_parser = parse_output_scale)]
+    pub output_scale: f32,
+
     /// Start from this trained style's network (a name or a file) instead of random
     /// weights, with a fresh optimizer: to continue a style in a new run, or to fine-tune
     /// it, e.g. with --stability-weight. The style file records both runs' steps.
@@ -214,6 +221,21 @@ pub struct TrainArgs {
         value_delimiter = ','
     )]
     pub style_layers: Vec<String>,
+
+    /// The style loss compares the Gram matrices of an N x N grid of tiles of each crop
+    /// with the painting's, averaged: every part of the picture must carry the style, so
+    /// the network cannot meet the painting's statistics with a blob in one place
+    /// (1, the default: the whole crop's Gram, as in Johnson et al.).
+    #[arg(long, default_value_t = defaults::STYLE_TILES as u32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub style_tiles: u32,
+
+    /// Weight of the peak penalty (0, the default: off; try 1e4): charges every channel after the first two
+    /// layers whose activations, before their instance norm, concentrate their energy in a
+    /// few pixels (kurtosis over 10). Such a channel lets those pixels set the norm's gain
+    /// for the whole picture, and shows as a blob of saturated colour.
+    #[arg(long, default_value_t = defaults::PEAK_WEIGHT)]
+    pub peak_weight: f64,
 
     /// Weight of the stability loss (0: off): the network is penalized for answering
     /// differently to the photo with mild noise added, and to the photo shifted by 1-3
@@ -341,8 +363,28 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// The style to score, by name or file. With --temporal, default: every style found.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "stylized")]
     pub style: Option<String>,
+
+    /// Score pictures another tool stylized instead of running a style: DIR holds, for
+    /// each photo of --images, a picture of the same file stem (any image format) and
+    /// size. Needs --style-image.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "temporal",
+        requires = "style_image"
+    )]
+    pub stylized: Option<PathBuf>,
+
+    /// With --stylized: the long side the painting is scaled to for its Gram matrices
+    /// (a style file records its own).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
+    pub style_size: u32,
+
+    /// With --json: add each photo's scores.
+    #[arg(long)]
+    pub per_photo: bool,
 
     /// Folder of photos to stylize and score (searched recursively; jpg, png, webp).
     #[arg(long, value_name = "DIR", required_unless_present = "temporal")]
@@ -389,6 +431,15 @@ pub struct StylesArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_output_scale(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (127.5..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 127.5..1000"))
+    }
 }
 
 fn parse_unit_interval(s: &str) -> Result<f32, String> {

@@ -24,6 +24,56 @@ pub fn style_loss<B: Backend>(output: Tensor<B, 4>, style_gram: Tensor<B, 3>) ->
     (g - style_gram.expand([n, c, c])).square().mean()
 }
 
+/// The style loss on a `tiles` x `tiles` grid: each tile's Gram matrix against the style's,
+/// averaged over the tiles. One tile is [`style_loss`]. The mean of the tiles' Grams is the
+/// whole map's Gram, so by convexity this bounds the global loss from above; unlike it, it
+/// cannot be met by a few extreme pixels in one place making up the statistics of the
+/// rest (a blob): every tile has to carry the painting's statistics itself.
+pub fn style_loss_tiled<B: Backend>(
+    output: Tensor<B, 4>,
+    style_gram: Tensor<B, 3>,
+    tiles: usize,
+) -> Tensor<B, 1> {
+    let [n, c, h, w] = output.dims();
+    let tiles = tiles.clamp(1, h.min(w));
+    if tiles == 1 {
+        return style_loss(output, style_gram);
+    }
+    let edges = |side: usize| (0..=tiles).map(move |i| i * side / tiles);
+    let rows: Vec<usize> = edges(h).collect();
+    let cols: Vec<usize> = edges(w).collect();
+    let mut sum = None;
+    for r in rows.windows(2) {
+        for q in cols.windows(2) {
+            let tile = output.clone().slice([0..n, 0..c, r[0]..r[1], q[0]..q[1]]);
+            let l = style_loss(tile, style_gram.clone());
+            sum = Some(match sum {
+                None => l,
+                Some(s) => s + l,
+            });
+        }
+    }
+    sum.expect("at least one tile") / (tiles * tiles) as f64
+}
+
+/// How far the channels of `x` (pre-normalization activations, [N, C, H, W]) are from
+/// spreading their energy over the plane: the mean over images and channels of the
+/// kurtosis E[d⁴] / E[d²]² (d = x - the channel's mean) in excess of `limit`. Gaussian
+/// noise has kurtosis 3; a channel whose variance sits in 1% of its pixels has at least
+/// 36·(that share)². Instance norm divides a channel by its standard deviation, so such a
+/// channel lets a few pixels set the gain of the rest: the "droplet" through which a
+/// network smuggles statistics past the norm, and which shows as a blob.
+pub fn peak_penalty<B: Backend>(x: Tensor<B, 4>, limit: f64) -> Tensor<B, 1> {
+    let [n, c, h, w] = x.dims();
+    let f = x.reshape([n * c, h * w]);
+    let d = f.clone() - f.mean_dim(1);
+    let d2 = d.square();
+    let m2 = d2.clone().mean_dim(1);
+    let m4 = d2.square().mean_dim(1);
+    let kurtosis = m4 / (m2.square() + 1e-20);
+    (kurtosis - limit).clamp_min(0.0).mean()
+}
+
 /// Total variation: mean squared difference between vertical and horizontal neighbours.
 pub fn total_variation<B: Backend>(image: Tensor<B, 4>) -> Tensor<B, 1> {
     let [n, c, h, w] = image.dims();
@@ -126,6 +176,66 @@ mod tests {
         // Shifted by 2, every pixel gets a ramp 2 lower than its original place: (2)² = 4.
         let l = stability_loss(positional, x, y, zero, 2);
         assert!((l.into_scalar() - 4.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn tiled_style_loss_is_the_mean_over_tiles_and_bounds_the_global_one() {
+        let device = Default::default();
+        let x = Tensor::<B, 4>::random([2, 3, 6, 8], burn::tensor::Distribution::Default, &device);
+        let target = Tensor::<B, 3>::ones([1, 3, 3], &device) * 0.2;
+        let one = style_loss_tiled(x.clone(), target.clone(), 1).into_scalar();
+        assert!((one - style_loss(x.clone(), target.clone()).into_scalar()).abs() < 1e-6);
+        let tiled = style_loss_tiled(x.clone(), target.clone(), 2).into_scalar();
+        let by_hand = [(0..3, 0..4), (0..3, 4..8), (3..6, 0..4), (3..6, 4..8)]
+            .into_iter()
+            .map(|(r, c)| {
+                style_loss(x.clone().slice([0..2, 0..3, r, c]), target.clone()).into_scalar()
+            })
+            .sum::<f32>()
+            / 4.0;
+        assert!((tiled - by_hand).abs() < 1e-6, "{tiled} vs {by_hand}");
+        assert!(tiled >= one - 1e-6, "tiled {tiled} < global {one}");
+        // A map whose statistics sit in one corner: fine globally, not tile by tile.
+        let mut v = vec![0.0f32; 4 * 4];
+        v[0] = 4.0;
+        let spike = t4(v, [1, 1, 4, 4]);
+        let g = gram(spike.clone());
+        assert!(style_loss(spike.clone(), g.clone()).into_scalar() < 1e-9);
+        assert!(style_loss_tiled(spike, g, 2).into_scalar() > 0.1);
+    }
+
+    #[test]
+    fn peak_penalty_spares_spread_channels_and_charges_spiked_ones() {
+        // ±1 alternating: kurtosis 1, under any limit.
+        let flat = t4(
+            (0..64)
+                .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect(),
+            [1, 1, 8, 8],
+        );
+        assert_eq!(peak_penalty(flat, 3.0).into_scalar(), 0.0);
+        // One pixel of 64 lit: d = 63/64 there and -1/64 elsewhere, kurtosis
+        // (63⁴ + 63) / 64 / ((63² + 63) / 64²)² = 62.02; over a limit of 10, 52.02.
+        let mut v = vec![0.0f32; 64];
+        v[9] = 5.0;
+        let spiked = t4(v, [1, 1, 8, 8]);
+        let p = peak_penalty(spiked.clone(), 10.0).into_scalar();
+        assert!((p - 52.016).abs() < 0.01, "{p}");
+        // Scale-free, and the mean over channels: a flat channel beside it halves it.
+        let p2 = peak_penalty(spiked * 1000.0, 10.0).into_scalar();
+        assert!((p2 - p).abs() < 0.01, "{p2}");
+        let both = Tensor::cat(
+            vec![
+                t4(vec![0.0; 64], [1, 1, 8, 8]),
+                t4(
+                    [vec![0.0; 9], vec![5.0], vec![0.0; 54]].concat(),
+                    [1, 1, 8, 8],
+                ),
+            ],
+            1,
+        );
+        let half = peak_penalty(both, 10.0).into_scalar();
+        assert!((half - p / 2.0).abs() < 0.01, "{half}");
     }
 
     #[test]

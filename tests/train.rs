@@ -225,6 +225,105 @@ fn eval_bad_input_gives_clear_errors() {
     assert_clean_failure(&out, "/nonexistent/p.jpg");
 }
 
+/// Copies every photo of `photos` (nested ones too) into `to` as PNG at the same relative
+/// path, transformed by `f`: a stand-in for another tool's stylized outputs.
+fn copy_as_png(photos: &Path, to: &Path, f: &dyn Fn(image::RgbImage) -> image::RgbImage) {
+    for entry in walk(photos) {
+        let rel = entry.strip_prefix(photos).unwrap().with_extension("png");
+        std::fs::create_dir_all(to.join(&rel).parent().unwrap()).unwrap();
+        f(image::open(&entry).unwrap().to_rgb8())
+            .save(to.join(rel))
+            .unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn eval_scores_another_tools_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let eval = |stylized: &Path| {
+        faststyle()
+            .args([
+                "eval",
+                "--json",
+                "--per-photo",
+                "--style-size",
+                "96",
+                "--images",
+            ])
+            .arg(&photos)
+            .arg("--stylized")
+            .arg(stylized)
+            .arg("--style-image")
+            .arg(&painting)
+            .output()
+            .unwrap()
+    };
+    // Pictures identical to the photos score as the unstylized baseline, photo by photo.
+    let same = dir.path().join("same");
+    copy_as_png(&photos, &same, &|img| img);
+    let out = eval(&same);
+    assert_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["photos"], 6);
+    assert_eq!(report["style"], "same");
+    assert_eq!(report["stylized"]["content"], 0.0);
+    assert!((report["style_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    let per_photo = report["per_photo"].as_array().unwrap();
+    assert_eq!(per_photo.len(), 6);
+    assert!(per_photo.iter().all(|p| p["unstylized"] == p["stylized"]));
+
+    // Pictures painted in the painting's colours score closer to it than the photos.
+    let painted = dir.path().join("painted");
+    copy_as_png(&photos, &painted, &|mut img| {
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = if ((x + y) / 6) % 2 == 0 {
+                image::Rgb([230, 200, 40])
+            } else {
+                image::Rgb([20, 40, 160])
+            };
+        }
+        img
+    });
+    let out = eval(&painted);
+    assert_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["stylized"]["content"].as_f64().unwrap() > 0.0);
+    let ratio = report["style_ratio"].as_f64().unwrap();
+    assert!(ratio < 0.5, "style ratio {ratio}");
+
+    // A missing picture and one of the wrong size are named.
+    std::fs::remove_file(painted.join("nested/p1.png")).unwrap();
+    assert_clean_failure(&eval(&painted), "p1");
+    image::RgbImage::new(10, 10)
+        .save(painted.join("nested/p1.png"))
+        .unwrap();
+    assert_clean_failure(&eval(&painted), "is 10x10 but its photo is");
+    assert_clean_failure(&eval(&dir.path().join("nowhere")), "nowhere");
+    // Without the painting there is nothing to compare with.
+    let out = faststyle()
+        .args(["eval", "--images"])
+        .arg(&photos)
+        .arg("--stylized")
+        .arg(&same)
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "--style-image");
+}
+
 #[test]
 fn bad_training_input_gives_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -410,6 +509,58 @@ fn stability_loss_is_logged_and_resumes_exactly() {
         a[11].1,
         b[11].1
     );
+}
+
+#[test]
+fn the_blob_terms_are_logged_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let on = ["--peak-weight", "1e4", "--style-tiles", "2"];
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 4, &on);
+    assert_ok(&out);
+    let csv = std::fs::read_to_string(dir.path().join("a.train/losses.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,seconds,content,style,tv,total,stability,peaks\n"),
+        "{csv}"
+    );
+    let peaks: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(7).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(peaks.len(), 4);
+    assert!(
+        peaks.iter().all(|p| p.is_finite() && *p >= 0.0),
+        "{peaks:?}"
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("a.safetensors")).unwrap();
+    assert_eq!(style.meta.training["peak_weight"], 1e4);
+    assert_eq!(style.meta.training["style_tiles"], 2);
+    assert!(style.meta.final_losses.contains_key("peaks"));
+    // The head is lengstrom's by default.
+    assert_eq!(style.config.output_scale, 150.0);
+
+    // Off (the default), no peaks column; the first styles' head on request.
+    let legacy = ["--output-scale", "127.5"];
+    let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 2, &legacy);
+    assert_ok(&out);
+    let csv = std::fs::read_to_string(dir.path().join("b.train/losses.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,seconds,content,style,tv,total\n"),
+        "{csv}"
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("b.safetensors")).unwrap();
+    assert_eq!(style.config.output_scale, 127.5);
+    assert_eq!(style.meta.training["style_tiles"], 1);
+    let out = train_cmd(
+        dir.path(),
+        &photos,
+        &painting,
+        "c.safetensors",
+        2,
+        &["--output-scale", "100"],
+    );
+    assert_clean_failure(&out, "outside 127.5..1000");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::model::vgg;
 use crate::model::{StyleFile, StyleMeta, Transformer, TransformerConfig};
 use crate::picture::{self, Planar};
 use crate::stylize::{StyleOptions, Stylizer};
+use crate::train::objective::defaults;
 use crate::train::{Objective, train_step};
 
 #[derive(Debug, Serialize)]
@@ -246,7 +247,16 @@ fn time_steps<B: TrainKernels>(
     let mut step = |model: Transformer<B>| {
         let x = picture::to_tensor::<B>(&photos, device);
         // The loss terms come back as numbers: the step has finished on any backend.
-        train_step(model, &mut optim, &objective, x, 1e-3, None).0
+        train_step(
+            model,
+            &mut optim,
+            &objective,
+            x,
+            1e-3,
+            None,
+            defaults::PEAK_WEIGHT,
+        )
+        .0
     };
     model = step(model);
     let steps = args.steps as usize;

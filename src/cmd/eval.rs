@@ -1,11 +1,14 @@
 //! `faststyle eval`: how well a style does what it was trained to do. Stylizes a folder of
 //! photos and reports the mean content loss (against each photo) and style loss (against
 //! the painting), with the training's own VGG19 layers and definitions, next to the same
-//! figures for the unstylized photos as the baseline.
+//! figures for the unstylized photos as the baseline. With `--stylized DIR` it scores
+//! pictures another tool made of the same photos instead (a peer's outputs), with the same
+//! definitions, so that the two can be compared figure for figure.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::ElementConversion;
+use image::RgbImage;
 use serde::Serialize;
 
 use crate::catalog;
@@ -40,6 +43,26 @@ pub struct EvalReport {
     pub stylized: Scores,
     /// Stylized style loss / unstylized style loss: below 1 means closer to the painting.
     pub style_ratio: f64,
+    /// Each photo's scores (`--per-photo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_photo: Option<Vec<PhotoScores>>,
+}
+
+/// One photo's unweighted terms, unstylized and stylized.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoScores {
+    pub photo: PathBuf,
+    pub unstylized: Scores,
+    pub stylized: Scores,
+}
+
+/// What makes the stylized pictures: a style network, or another tool beforehand.
+enum Stylizer<'a> {
+    Network {
+        style: &'a StyleFile,
+        path: &'a Path,
+    },
+    Folder(&'a Path),
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -48,49 +71,109 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let spec = args.device.resolve();
     device::check_device(spec)?;
-    let (Some(style_arg), Some(images)) = (&args.style, &args.images) else {
+    let Some(images) = &args.images else {
         return Err(Error::Usage(
-            "eval needs --style and --images (or --temporal)".to_string(),
+            "eval needs --images (or --temporal)".to_string(),
         ));
     };
-    let (style, style_path) = catalog::load(style_arg)?;
-    let training = &style.meta.training;
-    let defaults = LossSpec::default();
-    let loss = LossSpec {
-        content_layer: training
-            .get("content_layer")
-            .and_then(|v| v.as_str())
-            .map(String::from)
-            .unwrap_or(defaults.content_layer),
-        style_layers: training
-            .get("style_layers")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or(defaults.style_layers),
-        ..defaults
+    // The measure is the whole picture's Gram, whatever grid training used.
+    let defaults = LossSpec {
+        style_tiles: 1,
+        ..LossSpec::default()
     };
-    let style_size = training
-        .get("style_size")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(512) as u32;
-    let painting = painting_path(&args, &style, &style_path)?;
+    let loaded;
+    let (name, stylizer, loss, style_size, painting) = if let Some(dir) = &args.stylized {
+        if !dir.is_dir() {
+            return Err(Error::Input {
+                path: dir.clone(),
+                detail: "no such folder of stylized pictures".to_string(),
+            });
+        }
+        let painting = painting_path(&args, None)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        (
+            name,
+            Stylizer::Folder(dir),
+            defaults,
+            args.style_size,
+            painting,
+        )
+    } else {
+        let Some(style_arg) = &args.style else {
+            return Err(Error::Usage(
+                "eval needs --style or --stylized (or --temporal)".to_string(),
+            ));
+        };
+        loaded = catalog::load(style_arg)?;
+        let (style, style_path) = (&loaded.0, &loaded.1);
+        let training = &style.meta.training;
+        let loss = LossSpec {
+            content_layer: training
+                .get("content_layer")
+                .and_then(|v| v.as_str())
+                .map(String::from)
+                .unwrap_or(defaults.content_layer),
+            style_layers: training
+                .get("style_layers")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or(defaults.style_layers),
+            ..defaults
+        };
+        let style_size = training
+            .get("style_size")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(512) as u32;
+        let painting = painting_path(&args, Some((style, style_path)))?;
+        let stylizer = Stylizer::Network {
+            style,
+            path: style_path,
+        };
+        (
+            style.meta.name.clone(),
+            stylizer,
+            loss,
+            style_size,
+            painting,
+        )
+    };
     let photos = dataset::scan(images)?;
     let vgg_path = vgg::weights_path(args.vgg.as_deref());
     let deepest = loss.deepest_layer().map_err(Error::Usage)?.to_string();
     let job = Evaluate {
-        style: &style,
-        style_path: &style_path,
+        stylizer,
         loss: loss.clone(),
         painting: &painting,
         style_size,
+        images,
         photos: &photos,
         vgg_path: &vgg_path,
         deepest: &deepest,
         max_size: args.max_size,
         quiet: args.json,
     };
-    let (unstylized, stylized, used) = device::dispatch(spec, job)?;
+    let scores = device::dispatch(spec, job)?;
+    let used = scores.len();
+    let mean = |pick: fn(&PhotoScores) -> Scores| {
+        let sum = scores
+            .iter()
+            .map(pick)
+            .fold(Scores::default(), |a, b| Scores {
+                content: a.content + b.content,
+                style: a.style + b.style,
+                tv: a.tv + b.tv,
+            });
+        Scores {
+            content: sum.content / used as f64,
+            style: sum.style / used as f64,
+            tv: sum.tv / used as f64,
+        }
+    };
+    let (unstylized, stylized) = (mean(|p| p.unstylized), mean(|p| p.stylized));
     let report = EvalReport {
-        style: style.meta.name.clone(),
+        style: name,
         painting,
         photos: used,
         skipped: photos.len() - used,
@@ -99,6 +182,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         unstylized,
         stylized,
         style_ratio: stylized.style / unstylized.style,
+        per_photo: args.per_photo.then_some(scores),
     };
     if args.json {
         println!(
@@ -138,7 +222,7 @@ fn print_report(r: &EvalReport) {
 }
 
 /// `--style-image`, else the painting recorded at training if it is still there.
-fn painting_path(args: &EvalArgs, style: &StyleFile, style_path: &Path) -> Result<PathBuf> {
+fn painting_path(args: &EvalArgs, style: Option<(&StyleFile, &Path)>) -> Result<PathBuf> {
     if let Some(p) = &args.style_image {
         if !p.is_file() {
             return Err(Error::Input {
@@ -148,6 +232,11 @@ fn painting_path(args: &EvalArgs, style: &StyleFile, style_path: &Path) -> Resul
         }
         return Ok(p.clone());
     }
+    let Some((style, style_path)) = style else {
+        return Err(Error::Usage(
+            "--stylized needs --style-image, the painting to compare with".to_string(),
+        ));
+    };
     let recorded = style
         .meta
         .training
@@ -169,11 +258,11 @@ fn painting_path(args: &EvalArgs, style: &StyleFile, style_path: &Path) -> Resul
 }
 
 struct Evaluate<'a> {
-    style: &'a StyleFile,
-    style_path: &'a Path,
+    stylizer: Stylizer<'a>,
     loss: LossSpec,
     painting: &'a Path,
     style_size: u32,
+    images: &'a Path,
     photos: &'a [PathBuf],
     vgg_path: &'a Path,
     deepest: &'a str,
@@ -182,10 +271,13 @@ struct Evaluate<'a> {
 }
 
 impl BackendTask for Evaluate<'_> {
-    type Output = Result<(Scores, Scores, usize)>;
+    type Output = Result<Vec<PhotoScores>>;
 
     fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
-        let model = self.style.to_model::<B>(&device, self.style_path)?;
+        let model = match &self.stylizer {
+            Stylizer::Network { style, path } => Some(style.to_model::<B>(&device, path)?),
+            Stylizer::Folder(_) => None,
+        };
         let vgg =
             Vgg19::<B>::load(self.vgg_path, self.deepest, &device).map_err(|e| Error::Input {
                 path: self.vgg_path.to_path_buf(),
@@ -193,8 +285,7 @@ impl BackendTask for Evaluate<'_> {
             })?;
         let painting = picture::load_rgb(self.painting)?;
         let objective = Objective::new(vgg, self.loss, painting, self.style_size);
-        let mut sums = [Scores::default(); 2];
-        let mut used = 0;
+        let mut scores = Vec::new();
         let mut progress = Progress::new(Some(self.photos.len() as u64), "photos");
         if self.quiet {
             progress = progress.quiet();
@@ -208,27 +299,75 @@ impl BackendTask for Evaluate<'_> {
                 }
             };
             let x = picture::to_tensor::<B>(&[Planar::from_rgb(&photo)], &device);
-            let stylized = model.forward(x.clone());
-            for (sum, output) in sums.iter_mut().zip([x.clone(), stylized]) {
+            let stylized = match (&model, &self.stylizer) {
+                (Some(model), _) => model.forward(x.clone()),
+                (None, Stylizer::Folder(dir)) => {
+                    let made = stylized_picture(dir, self.images, path, &photo, self.max_size)?;
+                    picture::to_tensor::<B>(&[Planar::from_rgb(&made)], &device)
+                }
+                (None, Stylizer::Network { .. }) => unreachable!("a network stylizer has a model"),
+            };
+            let mut pair = [Scores::default(); 2];
+            for (score, output) in pair.iter_mut().zip([x.clone(), stylized]) {
                 let terms = objective.terms(x.clone(), output);
-                sum.content += terms.content.into_scalar().elem::<f64>();
-                sum.style += terms.style.into_scalar().elem::<f64>();
-                sum.tv += terms.tv.into_scalar().elem::<f64>();
+                score.content = terms.content.into_scalar().elem::<f64>();
+                score.style = terms.style.into_scalar().elem::<f64>();
+                score.tv = terms.tv.into_scalar().elem::<f64>();
             }
-            used += 1;
+            scores.push(PhotoScores {
+                photo: path.clone(),
+                unstylized: pair[0],
+                stylized: pair[1],
+            });
             progress.update(i as u64 + 1);
         }
         progress.finish();
-        if used == 0 {
+        if scores.is_empty() {
             return Err(Error::Usage(
                 "none of the photos could be read; nothing to score".to_string(),
             ));
         }
-        let mean = |s: Scores| Scores {
-            content: s.content / used as f64,
-            style: s.style / used as f64,
-            tv: s.tv / used as f64,
-        };
-        Ok((mean(sums[0]), mean(sums[1]), used))
+        Ok(scores)
     }
+}
+
+/// The picture in `dir` made of `photo_path`: at the photo's path relative to `images`
+/// (or directly in `dir`), with the same file stem and any image format; scaled like the
+/// photo, and then of the photo's size exactly.
+fn stylized_picture(
+    dir: &Path,
+    images: &Path,
+    photo_path: &Path,
+    photo: &RgbImage,
+    max_size: u32,
+) -> Result<RgbImage> {
+    let stem = photo_path.file_stem().unwrap_or_default();
+    let relative = photo_path.strip_prefix(images).unwrap_or(photo_path);
+    let candidates = [dir.join(relative), dir.join(stem)];
+    let found = candidates
+        .iter()
+        .flat_map(|c| {
+            dataset::PHOTO_EXTENSIONS
+                .iter()
+                .map(move |ext| c.with_extension(ext))
+        })
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Input {
+            path: dir.join(stem),
+            detail: format!(
+                "no stylized picture of {} in the folder (looked for {}.png, .jpg, ...)",
+                photo_path.display(),
+                stem.to_string_lossy()
+            ),
+        })?;
+    let made = picture::limit_size(picture::load_rgb(&found)?, max_size);
+    if made.dimensions() != photo.dimensions() {
+        let (w, h) = made.dimensions();
+        let (pw, ph) = photo.dimensions();
+        return Err(Error::Input {
+            path: found,
+            detail: format!("is {w}x{h} but its photo is {pw}x{ph}"),
+        });
+    }
+    Ok(made)
 }

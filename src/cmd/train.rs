@@ -85,12 +85,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         tv_weight: args.tv_weight,
         lr: args.lr,
         width,
+        output_scale: args.output_scale,
         residual_blocks: init
             .as_ref()
             .map_or(5, |(style, _)| style.config.residual_blocks),
         content_layer: args.content_layer.clone(),
         style_layers: args.style_layers.clone(),
+        style_tiles: args.style_tiles as usize,
         stability_weight: args.stability_weight,
+        peak_weight: args.peak_weight,
         checkpoint_every: args.checkpoint_every,
         preview_every: args.preview_every,
         seed: args.seed,

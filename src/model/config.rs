@@ -5,20 +5,34 @@ use serde::{Deserialize, Serialize};
 /// Channel counts of the three resolution levels at width 1.0 (Johnson et al.).
 const BASE_CHANNELS: [usize; 3] = [32, 64, 128];
 
+/// The output is `127.5 + output_scale · tanh(u)`. At 127.5 (the first styles' head) the
+/// ends of 0..255 lie at u = ±∞, so a painting's pure colours pull u into tanh's flat tails,
+/// where the gradient vanishes and nothing can pull it back: the saturated blobs of those
+/// styles are exactly such dead pixels. At 150 (lengstrom's head) 0 and 255 are reached at
+/// |u| = 1.26 with the gradient alive; the overshoot (to -22.5..277.5) is seen by the loss
+/// in training and clamped away when stylizing.
+pub const OUTPUT_SCALE: f32 = 150.0;
+/// The head of style files that record none.
+pub const LEGACY_OUTPUT_SCALE: f32 = 127.5;
+
+fn legacy_output_scale() -> f32 {
+    LEGACY_OUTPUT_SCALE
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransformerConfig {
     /// Channel multiplier: 1.0 = 32/64/128 channels, 0.5 = 16/32/64 (about 4x cheaper).
     pub width: f32,
     /// Number of residual blocks at quarter resolution.
     pub residual_blocks: usize,
+    /// Half-range of the tanh output head (see [`OUTPUT_SCALE`]).
+    #[serde(default = "legacy_output_scale")]
+    pub output_scale: f32,
 }
 
 impl Default for TransformerConfig {
     fn default() -> Self {
-        Self {
-            width: 1.0,
-            residual_blocks: 5,
-        }
+        Self::new(1.0, 5)
     }
 }
 
@@ -27,13 +41,25 @@ impl TransformerConfig {
         Self {
             width,
             residual_blocks,
+            output_scale: OUTPUT_SCALE,
         }
+    }
+
+    pub fn with_output_scale(mut self, output_scale: f32) -> Self {
+        self.output_scale = output_scale;
+        self
     }
 
     /// Rejects settings that cannot make a network, so a bad file or flag fails early.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 8.0) {
             return Err(format!("width {} is outside (0, 8]", self.width));
+        }
+        if !(self.output_scale.is_finite() && (127.5..=1000.0).contains(&self.output_scale)) {
+            return Err(format!(
+                "output scale {} is outside 127.5..1000",
+                self.output_scale
+            ));
         }
         if self.residual_blocks > 64 {
             return Err(format!(
@@ -111,5 +137,15 @@ mod tests {
         assert!(TransformerConfig::new(f32::NAN, 5).validate().is_err());
         assert!(TransformerConfig::new(1.0, 1000).validate().is_err());
         assert!(TransformerConfig::new(0.5, 0).validate().is_ok());
+        let narrow = TransformerConfig::new(1.0, 5).with_output_scale(100.0);
+        assert!(narrow.validate().is_err());
+    }
+
+    #[test]
+    fn files_without_an_output_scale_get_the_legacy_head() {
+        let old: TransformerConfig =
+            serde_json::from_str(r#"{"width":1.0,"residual_blocks":5}"#).unwrap();
+        assert_eq!(old.output_scale, LEGACY_OUTPUT_SCALE);
+        assert_eq!(TransformerConfig::default().output_scale, OUTPUT_SCALE);
     }
 }

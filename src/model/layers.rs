@@ -120,6 +120,19 @@ impl<B: Kernels> ConvNorm<B> {
         self.norm
             .forward(self.conv.forward_with(x, true), self.relu)
     }
+
+    /// [`Self::forward`] (or, with `upsample`, [`Self::forward_upsampled`]) that also
+    /// hands the convolution's output, before the norm, to `watch`.
+    pub fn forward_watched(
+        &self,
+        x: Tensor<B, 4>,
+        upsample: bool,
+        watch: &mut Vec<Tensor<B, 4>>,
+    ) -> Tensor<B, 4> {
+        let y = self.conv.forward_with(x, upsample);
+        watch.push(y.clone());
+        self.norm.forward(y, self.relu)
+    }
 }
 
 /// conv3x3-IN-ReLU-conv3x3-IN plus the identity.
@@ -140,6 +153,12 @@ impl<B: Kernels> ResidualBlock<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = self.b.forward(self.a.forward(x.clone()));
         x + y
+    }
+
+    /// [`Self::forward`], handing both convolutions' pre-norm outputs to `watch`.
+    pub fn forward_watched(&self, x: Tensor<B, 4>, watch: &mut Vec<Tensor<B, 4>>) -> Tensor<B, 4> {
+        let a = self.a.forward_watched(x.clone(), false, watch);
+        x + self.b.forward_watched(a, false, watch)
     }
 }
 

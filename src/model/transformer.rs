@@ -24,6 +24,8 @@ pub struct Transformer<B: Kernels> {
     pub up1: ConvNorm<B>,
     pub up2: ConvNorm<B>,
     pub out: ReflectConv<B>,
+    /// Half-range of the tanh head ([`TransformerConfig::output_scale`]).
+    pub output_scale: f32,
 }
 
 impl<B: Kernels> Transformer<B> {
@@ -40,11 +42,14 @@ impl<B: Kernels> Transformer<B> {
             up1: ConvNorm::new(c3, c2, 3, 1, true, device),
             up2: ConvNorm::new(c2, c1, 3, 1, true, device),
             out: ReflectConv::new(c1, 3, 9, 1, device),
+            output_scale: config.output_scale,
         }
     }
 
     /// Runs the network on an input whose height and width are multiples of
-    /// [`SIZE_MULTIPLE`] and at least [`MIN_SIDE`]. Training calls this directly.
+    /// [`SIZE_MULTIPLE`] and at least [`MIN_SIDE`]. Training calls this directly: its
+    /// output may overshoot 0..255 by `output_scale - 127.5` (the loss sees the overshoot,
+    /// so it has a gradient there); [`Self::forward`] clamps it.
     pub fn forward_aligned(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut y = self
             .conv3
@@ -54,24 +59,48 @@ impl<B: Kernels> Transformer<B> {
         }
         let y = self.up1.forward_upsampled(y);
         let y = self.up2.forward_upsampled(y);
-        // tanh keeps the output in range with a smooth gradient: (tanh + 1) * 127.5 ∈ (0, 255).
-        (self.out.forward(y).tanh() + 1.0) * 127.5
+        self.head(y)
+    }
+
+    /// [`Self::forward_aligned`], also returning the pre-norm activations of the layers
+    /// after the first two (where the blobs of instance-norm networks form, see
+    /// [`crate::loss::peak_penalty`]).
+    pub fn forward_aligned_watched(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Vec<Tensor<B, 4>>) {
+        let mut watch = Vec::with_capacity(self.res.len() * 2 + 3);
+        let y = self.conv2.forward(self.conv1.forward(x));
+        let mut y = self.conv3.forward_watched(y, false, &mut watch);
+        for block in &self.res {
+            y = block.forward_watched(y, &mut watch);
+        }
+        let y = self.up1.forward_watched(y, true, &mut watch);
+        let y = self.up2.forward_watched(y, true, &mut watch);
+        (self.head(y), watch)
+    }
+
+    fn head(&self, y: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.out.forward(y).tanh() * self.output_scale as f64 + 127.5
     }
 
     /// Stylizes images of any size: pads to what the network takes, then crops back, so the
-    /// output has exactly the input's height and width.
+    /// output has exactly the input's height and width, in 0..255.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, h, w] = x.dims();
         let (top, bottom) = padding_for(h);
         let (left, right) = padding_for(w);
-        if top + bottom + left + right == 0 {
-            return self.forward_aligned(x);
+        let y = if top + bottom + left + right == 0 {
+            self.forward_aligned(x)
+        } else {
+            let padded = pad_reflect_or_edge(x, top, bottom, 2);
+            let padded = pad_reflect_or_edge(padded, left, right, 3);
+            let y = self.forward_aligned(padded);
+            let [n, c, _, _] = y.dims();
+            y.slice([0..n, 0..c, top..top + h, left..left + w])
+        };
+        if self.output_scale > 127.5 {
+            y.clamp(0.0, 255.0)
+        } else {
+            y
         }
-        let padded = pad_reflect_or_edge(x, top, bottom, 2);
-        let padded = pad_reflect_or_edge(padded, left, right, 3);
-        let y = self.forward_aligned(padded);
-        let [n, c, _, _] = y.dims();
-        y.slice([0..n, 0..c, top..top + h, left..left + w])
     }
 }
 

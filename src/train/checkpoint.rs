@@ -30,6 +30,8 @@ pub struct Losses {
     pub total: f64,
     #[serde(default)]
     pub stability: f64,
+    #[serde(default)]
+    pub peaks: f64,
 }
 
 /// The checkpoint folder inside a run's work folder.

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::Error;
 use crate::picture::Planar;
 
-const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp"];
+pub const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp"];
 
 /// The photo files of a dataset folder, sorted (so a seed always means the same thing).
 pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, Error> {

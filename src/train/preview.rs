@@ -38,7 +38,7 @@ pub fn log_losses(path: &Path, step: u64, seconds: f64, terms: &[f64]) -> std::i
         .append(true)
         .open(path)?;
     if new {
-        let names = ["content", "style", "tv", "total", "stability"];
+        let names = ["content", "style", "tv", "total", "stability", "peaks"];
         writeln!(f, "step,seconds,{}", names[..terms.len()].join(","))?;
     }
     let values: Vec<String> = terms.iter().map(|v| format!("{v:.6e}")).collect();

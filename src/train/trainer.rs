@@ -36,9 +36,19 @@ pub struct TrainSettings {
     pub tv_weight: f64,
     pub lr: f64,
     pub width: f32,
+    /// The output head ([`TransformerConfig::output_scale`]); checkpoints without it were
+    /// made with the legacy head.
+    #[serde(default = "legacy_output_scale")]
+    pub output_scale: f32,
     pub residual_blocks: usize,
     pub content_layer: String,
     pub style_layers: Vec<String>,
+    /// The style loss's tiles per side; checkpoints without it used the whole crop.
+    #[serde(default = "one")]
+    pub style_tiles: usize,
+    /// Weight of the peak penalty (0: off); older checkpoints have none.
+    #[serde(default)]
+    pub peak_weight: f64,
     /// Weight of the stability loss (0: off); older checkpoints have none.
     #[serde(default)]
     pub stability_weight: f64,
@@ -50,6 +60,14 @@ pub struct TrainSettings {
     pub seed: u64,
     pub painting_title: String,
     pub painting_author: String,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn legacy_output_scale() -> f32 {
+    crate::model::config::LEGACY_OUTPUT_SCALE
 }
 
 /// Which trained network a run started from (`--init`).
@@ -69,6 +87,7 @@ impl TrainSettings {
             content_weight: self.content_weight,
             style_weight: self.style_weight,
             tv_weight: self.tv_weight,
+            style_tiles: self.style_tiles,
         }
     }
 
@@ -112,7 +131,8 @@ pub fn train<B: TrainKernels>(
     init: Option<(&StyleFile, &Path)>,
     device: &B::Device,
 ) -> Result<TrainReport, Error> {
-    let config = TransformerConfig::new(settings.width, settings.residual_blocks);
+    let config = TransformerConfig::new(settings.width, settings.residual_blocks)
+        .with_output_scale(settings.output_scale);
     config.validate().map_err(Error::Usage)?;
     if !settings.image_size.is_multiple_of(4) || settings.image_size < 16 {
         return Err(Error::Usage(format!(
@@ -148,7 +168,9 @@ pub fn train<B: TrainKernels>(
     let mut model = match init {
         // On resume the checkpoint's weights replace these anyway.
         Some((style, path)) if !resume => {
-            if style.config != config {
+            if (style.config.width, style.config.residual_blocks)
+                != (config.width, config.residual_blocks)
+            {
                 return Err(Error::Usage(format!(
                     "{} is a network of width {} with {} residual blocks; this run's is width {} with {}",
                     path.display(),
@@ -158,7 +180,11 @@ pub fn train<B: TrainKernels>(
                     config.residual_blocks
                 )));
             }
-            style.to_model::<B>(device, path)?
+            // The run's head may differ from the style's (a legacy style moved to the
+            // current head is then fine-tuned with it).
+            let mut model = style.to_model::<B>(device, path)?;
+            model.output_scale = config.output_scale;
+            model
         }
         _ => Transformer::<B>::new(&config, device),
     };
@@ -247,7 +273,15 @@ pub fn train<B: TrainKernels>(
         });
         let terms;
         let lr = settings.lr * warmup_factor(settings.init.is_some(), step);
-        (model, terms) = train_step(model, &mut optim, &objective, x, lr, stability);
+        (model, terms) = train_step(
+            model,
+            &mut optim,
+            &objective,
+            x,
+            lr,
+            stability,
+            settings.peak_weight,
+        );
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
                 "the loss became {} at step {step}; lower --lr or the loss weights",
@@ -261,6 +295,7 @@ pub fn train<B: TrainKernels>(
             tv: terms[2],
             total: terms[3],
             stability: terms.get(4).copied().unwrap_or(0.0),
+            peaks: terms.get(5).copied().unwrap_or(0.0),
         };
         first.get_or_insert(last);
         let elapsed = started.elapsed().as_secs_f64();
@@ -272,10 +307,10 @@ pub fn train<B: TrainKernels>(
             },
         )?;
         progress.update(step);
-        let stability_note = terms
-            .get(4)
-            .map(|s| format!("  stability {s:.3e}"))
-            .unwrap_or_default();
+        let stability_note = [(4, "stability"), (5, "peaks")]
+            .iter()
+            .filter_map(|&(i, name)| terms.get(i).map(|v| format!("  {name} {v:.3e}")))
+            .collect::<String>();
         progress.set_message(format!(
             "content {:.3e}  style {:.3e}  tv {:.3e}{stability_note}",
             terms[0], terms[1], terms[2]
@@ -323,6 +358,9 @@ pub fn train<B: TrainKernels>(
     .into();
     if settings.stability_weight > 0.0 {
         final_losses.insert("stability".to_string(), last.stability);
+    }
+    if settings.peak_weight > 0.0 {
+        final_losses.insert("peaks".to_string(), last.peaks);
     }
     let meta = StyleMeta {
         name: paths
@@ -401,8 +439,14 @@ impl<B: TrainKernels> Stability<B> {
     }
 }
 
+/// The kurtosis above which the peak penalty charges a channel: Gaussian noise has 3, the
+/// trunk channels of a network without blobs about 4 to 20, those of the blob-ridden
+/// the-scream up to 55 (`examples/activation_peaks.rs`).
+pub const PEAK_LIMIT: f64 = 10.0;
+
 /// One optimizer step on a batch of photos: returns the updated network and the weighted
-/// loss terms (content, style, tv, total, and stability when it is on).
+/// loss terms (content, style, tv, total, then stability when it or the peak penalty is
+/// on, and the peak penalty when it is on).
 pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     model: Transformer<B>,
     optim: &mut O,
@@ -410,8 +454,20 @@ pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     photos: Tensor<B, 4>,
     lr: f64,
     stability: Option<Stability<B>>,
+    peak_weight: f64,
 ) -> (Transformer<B>, Vec<f64>) {
-    let y = model.forward_aligned(photos.clone());
+    let (y, peaks) = if peak_weight > 0.0 {
+        let (y, watched) = model.forward_aligned_watched(photos.clone());
+        let layers = watched.len() as f64;
+        let penalty = watched
+            .into_iter()
+            .map(|a| loss::peak_penalty(a, PEAK_LIMIT))
+            .reduce(|a, b| a + b)
+            .map(|p| p * (peak_weight / layers));
+        (y, penalty)
+    } else {
+        (model.forward_aligned(photos.clone()), None)
+    };
     let stable = stability.map(|s| {
         loss::stability_loss(
             |t| model.forward(t),
@@ -426,14 +482,22 @@ pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     if let Some(s) = &stable {
         total = total + s.clone();
     }
+    if let Some(p) = &peaks {
+        total = total + p.clone();
+    }
     let mut terms = vec![
         content.into_scalar().elem::<f64>(),
         style.into_scalar().elem::<f64>(),
         tv.into_scalar().elem::<f64>(),
         total.clone().into_scalar().elem::<f64>(),
     ];
-    if let Some(s) = stable {
-        terms.push(s.into_scalar().elem::<f64>());
+    match (stable, &peaks) {
+        (Some(s), _) => terms.push(s.into_scalar().elem::<f64>()),
+        (None, Some(_)) => terms.push(0.0),
+        (None, None) => {}
+    }
+    if let Some(p) = peaks {
+        terms.push(p.into_scalar().elem::<f64>());
     }
     if !terms[3].is_finite() {
         return (model, terms);
