@@ -3,8 +3,7 @@
 # same paintings, on the same photos, scored by `faststyle eval` with the training's own
 # definitions (content: block4_conv2 feature MSE against the photo; style: Gram MSE over
 # block1..5_conv1 against the painting at 512; ratio: stylized / unstylized style loss).
-# Prints one table row per system and style, how many photos each side wins on, and how
-# many photos have patches of pure colour that the photo does not have (blob candidates).
+# Prints one table row per system and style, and how many photos each side wins on.
 #
 #   benches/peers/quality.sh --peers DIR --paintings DIR --images DIR [--out DIR]
 #       [--max-size N] [--scale S] [STYLE ...]
@@ -43,6 +42,7 @@ venv="$here/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import onnxruntime, onnx, PIL' 2>/dev/null ||
     "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 numpy pillow
+kept="$out"
 if [ -z "$out" ]; then
     out="$(mktemp -d)"
     trap 'rm -rf "$out"' EXIT
@@ -109,38 +109,21 @@ for s in "${styles[@]}"; do
     fi
 done
 
-"$venv/bin/python" - "$out" "$photos" "${styles[@]}" <<'PY'
+"$venv/bin/python" - "$out" "$kept" "${styles[@]}" <<'PY'
 import json, os, sys
-import numpy as np
-from PIL import Image
-out, photos, styles = sys.argv[1], sys.argv[2], sys.argv[3:]
-
-def chroma(a):
-    return a.max(axis=2).astype(np.int16) - a.min(axis=2)
-
-def saturated_share(name, r):
-    """Per photo, the share of pixels the system painted in a nearly pure colour
-    (max - min channel >= 200) where the photo is not (< 100): where blobs show."""
-    shares = []
-    for p in r["per_photo"]:
-        stem = os.path.splitext(os.path.basename(p["photo"]))[0]
-        made = np.asarray(Image.open(os.path.join(out, name, stem + ".png")).convert("RGB"))
-        photo = np.asarray(Image.open(p["photo"]).convert("RGB"))
-        shares.append(float(((chroma(made) >= 200) & (chroma(photo) < 100)).mean()))
-    return np.array(shares)
-
+out, styles = sys.argv[1], sys.argv[3:]
 peer_of = {"the-scream": "scream", "great-wave": "wave", "shipwreck": "wreck"}
+
 def load(name):
     with open(os.path.join(out, name + ".json")) as f:
         return json.load(f)
-print(f"{'system':<28} {'photos':>6} {'content':>10} {'style':>10} {'ratio':>7} {'sat>1%':>7}  vs peer")
+
+print(f"{'system':<28} {'photos':>6} {'content':>10} {'style':>10} {'ratio':>7}  vs peer")
 for s in styles:
     ours = load(s)
     base = next((p for k, p in peer_of.items() if s.startswith(k)), None)
     peer = load("lengstrom-" + base) if base else None
-    for (name, r), folder in zip([("faststyle " + s, ours)] + ([("lengstrom " + base, peer)] if peer else []),
-                                 [s, "lengstrom-" + (base or "")]):
-        sat = saturated_share(folder, r)
+    for name, r in [("faststyle " + s, ours)] + ([("lengstrom " + base, peer)] if peer else []):
         note = ""
         if r is ours and peer:
             a, b = ours["per_photo"], peer["per_photo"]
@@ -151,7 +134,7 @@ for s in styles:
             note = (f"style lower on {style_wins}/{len(a)}, content lower on {content_wins}/{len(a)}; "
                     f"{'dominates' if dominates else 'does not dominate'}")
         print(f"{name:<28} {r['photos']:>6} {r['stylized']['content']:>10.3e} "
-              f"{r['stylized']['style']:>10.3e} {r['style_ratio']:>7.3f} {int((sat > 0.01).sum()):>7}  {note}")
-print("sat>1%: photos on which over 1% of the pixels are painted in a nearly pure colour "
-      "(max - min channel >= 200) where the photo is not (< 100); look at those for blobs.")
+              f"{r['stylized']['style']:>10.3e} {r['style_ratio']:>7.3f}  {note}")
+print(f"both systems' pictures are in {out}: look at them" if sys.argv[2]
+      else "pass --out DIR to keep both systems' pictures and look at them")
 PY
