@@ -225,12 +225,12 @@ pub struct TrainArgs {
     /// The style loss compares the Gram matrices of an N x N grid of tiles of each crop
     /// with the painting's, averaged: every part of the picture must carry the style, so
     /// the network cannot meet the painting's statistics with a blob in one place
-    /// (1, the default: the whole crop's Gram, as in Johnson et al.).
+    /// (1: the whole crop's Gram, as in Johnson et al.).
     #[arg(long, default_value_t = defaults::STYLE_TILES as u32, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=8))]
     pub style_tiles: u32,
 
-    /// Weight of the peak penalty (0, the default: off; try 1e4): charges every channel after the first two
+    /// Weight of the peak penalty (0: off): charges every channel after the first two
     /// layers whose activations, before their instance norm, concentrate their energy in a
     /// few pixels (kurtosis over 10). Such a channel lets those pixels set the norm's gain
     /// for the whole picture, and shows as a blob of saturated colour.

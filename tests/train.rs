@@ -476,7 +476,7 @@ fn stability_loss_is_logged_and_resumes_exactly() {
     assert_ok(&out);
     let csv = std::fs::read_to_string(dir.path().join("a.train/losses.csv")).unwrap();
     assert!(
-        csv.starts_with("step,seconds,content,style,tv,total,stability\n"),
+        csv.starts_with("step,seconds,content,style,tv,total,stability,peaks\n"),
         "{csv}"
     );
     let stability: Vec<f64> = csv
@@ -515,8 +515,8 @@ fn stability_loss_is_logged_and_resumes_exactly() {
 fn the_blob_terms_are_logged_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let (photos, painting) = tiny_dataset(dir.path());
-    let on = ["--peak-weight", "1e4", "--style-tiles", "2"];
-    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 4, &on);
+    // On by default.
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 4, &[]);
     assert_ok(&out);
     let csv = std::fs::read_to_string(dir.path().join("a.train/losses.csv")).unwrap();
     assert!(
@@ -540,8 +540,15 @@ fn the_blob_terms_are_logged_and_recorded() {
     // The head is lengstrom's by default.
     assert_eq!(style.config.output_scale, 150.0);
 
-    // Off (the default), no peaks column; the first styles' head on request.
-    let legacy = ["--output-scale", "127.5"];
+    // Off, no peaks column; the first styles' head on request: the first styles' recipe.
+    let legacy = [
+        "--peak-weight",
+        "0",
+        "--style-tiles",
+        "1",
+        "--output-scale",
+        "127.5",
+    ];
     let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 2, &legacy);
     assert_ok(&out);
     let csv = std::fs::read_to_string(dir.path().join("b.train/losses.csv")).unwrap();
