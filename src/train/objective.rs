@@ -26,9 +26,9 @@ pub mod defaults {
     /// The peak penalty's weight (see `loss::peak_penalty`) and the style loss's grid
     /// (1: the whole crop's Gram), against blobs. The evidence so far (the-scream, style
     /// weight 10, batch 4, from scratch, one run each): without either term, bright yellow
-    /// blobs formed within 50 steps and stayed at 100; with both, orange blobs formed by
-    /// step 50 and were gone by step 100 (the penalty fell from 1.2e5 to 3.3e4), at 8%
-    /// more time a step. Neither alone was tried from scratch; in 50-step fine-tunes of the
+    /// blobs formed within 50 steps and stayed through 150; with both, orange blobs formed
+    /// by step 50, were gone at 100 (the penalty fell from 1.2e5 to 3.3e4) and came back
+    /// at 150 as softer, duller patches, at 8% more time a step: weaker blobs, not none. Neither alone was tried from scratch; in 50-step fine-tunes of the
     /// blob-ridden first the-scream neither removed its blobs.
     pub const PEAK_WEIGHT: f64 = 1e4;
     pub const STYLE_TILES: usize = 2;
