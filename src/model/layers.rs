@@ -122,15 +122,17 @@ impl<B: Kernels> ConvNorm<B> {
     }
 
     /// [`Self::forward`] (or, with `upsample`, [`Self::forward_upsampled`]) that also
-    /// hands the convolution's output, before the norm, to `watch`.
+    /// hands the convolution's output, before the norm, to `watch` if given.
     pub fn forward_watched(
         &self,
         x: Tensor<B, 4>,
         upsample: bool,
-        watch: &mut Vec<Tensor<B, 4>>,
+        watch: Option<&mut Vec<Tensor<B, 4>>>,
     ) -> Tensor<B, 4> {
         let y = self.conv.forward_with(x, upsample);
-        watch.push(y.clone());
+        if let Some(watch) = watch {
+            watch.push(y.clone());
+        }
         self.norm.forward(y, self.relu)
     }
 }
@@ -155,9 +157,15 @@ impl<B: Kernels> ResidualBlock<B> {
         x + y
     }
 
-    /// [`Self::forward`], handing both convolutions' pre-norm outputs to `watch`.
-    pub fn forward_watched(&self, x: Tensor<B, 4>, watch: &mut Vec<Tensor<B, 4>>) -> Tensor<B, 4> {
-        let a = self.a.forward_watched(x.clone(), false, watch);
+    /// [`Self::forward`], handing both convolutions' pre-norm outputs to `watch` if given.
+    pub fn forward_watched(
+        &self,
+        x: Tensor<B, 4>,
+        mut watch: Option<&mut Vec<Tensor<B, 4>>>,
+    ) -> Tensor<B, 4> {
+        let a = self
+            .a
+            .forward_watched(x.clone(), false, watch.as_deref_mut());
         x + self.b.forward_watched(a, false, watch)
     }
 }

@@ -51,15 +51,7 @@ impl<B: Kernels> Transformer<B> {
     /// output may overshoot 0..255 by `output_scale - 127.5` (the loss sees the overshoot,
     /// so it has a gradient there); [`Self::forward`] clamps it.
     pub fn forward_aligned(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut y = self
-            .conv3
-            .forward(self.conv2.forward(self.conv1.forward(x)));
-        for block in &self.res {
-            y = block.forward(y);
-        }
-        let y = self.up1.forward_upsampled(y);
-        let y = self.up2.forward_upsampled(y);
-        self.head(y)
+        self.run(x, None)
     }
 
     /// [`Self::forward_aligned`], also returning the pre-norm activations of the layers
@@ -67,14 +59,20 @@ impl<B: Kernels> Transformer<B> {
     /// [`crate::loss::peak_penalty`]).
     pub fn forward_aligned_watched(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Vec<Tensor<B, 4>>) {
         let mut watch = Vec::with_capacity(self.res.len() * 2 + 3);
+        let y = self.run(x, Some(&mut watch));
+        (y, watch)
+    }
+
+    /// The layers in order; `watch`, if given, collects the watched pre-norm activations.
+    fn run(&self, x: Tensor<B, 4>, mut watch: Option<&mut Vec<Tensor<B, 4>>>) -> Tensor<B, 4> {
         let y = self.conv2.forward(self.conv1.forward(x));
-        let mut y = self.conv3.forward_watched(y, false, &mut watch);
+        let mut y = self.conv3.forward_watched(y, false, watch.as_deref_mut());
         for block in &self.res {
-            y = block.forward_watched(y, &mut watch);
+            y = block.forward_watched(y, watch.as_deref_mut());
         }
-        let y = self.up1.forward_watched(y, true, &mut watch);
-        let y = self.up2.forward_watched(y, true, &mut watch);
-        (self.head(y), watch)
+        let y = self.up1.forward_watched(y, true, watch.as_deref_mut());
+        let y = self.up2.forward_watched(y, true, watch);
+        self.head(y)
     }
 
     fn head(&self, y: Tensor<B, 4>) -> Tensor<B, 4> {
