@@ -16,7 +16,6 @@
 use burn::tensor::Tensor;
 use faststyle::catalog;
 use faststyle::device::Cpu;
-use faststyle::kernels::{PaddedConv, Padding, conv2d_padded, instance_norm};
 use faststyle::model::layers::ConvNorm;
 use faststyle::picture::{self, Planar};
 
@@ -82,15 +81,9 @@ fn report(name: &str, pre_norm: &Tensor<B, 4>) {
 }
 
 fn conv_norm(name: &str, layer: &ConvNorm<B>, x: Tensor<B, 4>, upsample: bool) -> Tensor<B, 4> {
-    let spec = PaddedConv {
-        stride: layer.conv.stride,
-        pad: layer.conv.kernel / 2,
-        padding: Padding::Reflect,
-        upsample,
-    };
-    let y = conv2d_padded(x, layer.conv.weight.val(), layer.conv.bias.val(), spec);
+    let y = layer.conv.forward_with(x, upsample);
     report(name, &y);
-    instance_norm(y, layer.norm.gamma.val(), layer.norm.beta.val(), layer.relu)
+    layer.norm.forward(y, layer.relu)
 }
 
 fn main() {

@@ -434,19 +434,19 @@ pub struct StylesArgs {
 }
 
 fn parse_output_scale(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (127.5..=1000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("{v} is outside 127.5..1000"))
-    }
+    parse_in(s, crate::model::config::OUTPUT_SCALE_RANGE)
 }
 
 fn parse_unit_interval(s: &str) -> Result<f32, String> {
+    parse_in(s, 0.0..=1.0)
+}
+
+/// A number within `range` (NaN is in no range).
+fn parse_in(s: &str, range: std::ops::RangeInclusive<f32>) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (0.0..=1.0).contains(&v) {
+    if range.contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{v} is outside 0..1"))
+        Err(format!("{v} is outside {}..{}", range.start(), range.end()))
     }
 }

@@ -174,12 +174,8 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
     let resumed = losses(&dir.path().join("halves.train/losses.csv"));
     assert_eq!(resumed.len(), 40);
     // The log's clock continues across the resume instead of restarting.
-    let seconds: Vec<f64> = std::fs::read_to_string(dir.path().join("halves.train/losses.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
-        .collect();
+    let csv = std::fs::read_to_string(dir.path().join("halves.train/losses.csv")).unwrap();
+    let seconds = column(&csv, 1);
     assert!(
         seconds.windows(2).all(|w| w[1] >= w[0]),
         "seconds go back: {seconds:?}"
@@ -479,11 +475,7 @@ fn stability_loss_is_logged_and_resumes_exactly() {
         csv.starts_with("step,seconds,content,style,tv,total,stability,peaks\n"),
         "{csv}"
     );
-    let stability: Vec<f64> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(6).unwrap().parse().unwrap())
-        .collect();
+    let stability = column(&csv, 6);
     assert_eq!(stability.len(), 12);
     assert!(
         stability.iter().all(|s| s.is_finite() && *s > 0.0),
@@ -523,11 +515,7 @@ fn the_blob_terms_are_logged_and_recorded() {
         csv.starts_with("step,seconds,content,style,tv,total,stability,peaks\n"),
         "{csv}"
     );
-    let peaks: Vec<f64> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(7).unwrap().parse().unwrap())
-        .collect();
+    let peaks = column(&csv, 7);
     assert_eq!(peaks.len(), 4);
     assert!(
         peaks.iter().all(|p| p.is_finite() && *p >= 0.0),

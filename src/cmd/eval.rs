@@ -257,6 +257,12 @@ fn painting_path(args: &EvalArgs, style: Option<(&StyleFile, &Path)>) -> Result<
     }
 }
 
+/// The stylizer, loaded on the backend.
+enum Source<'a, B: Kernels> {
+    Network(Box<crate::model::Transformer<B>>),
+    Folder(&'a Path),
+}
+
 struct Evaluate<'a> {
     stylizer: Stylizer<'a>,
     loss: LossSpec,
@@ -274,9 +280,11 @@ impl BackendTask for Evaluate<'_> {
     type Output = Result<Vec<PhotoScores>>;
 
     fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
-        let model = match &self.stylizer {
-            Stylizer::Network { style, path } => Some(style.to_model::<B>(&device, path)?),
-            Stylizer::Folder(_) => None,
+        let source = match self.stylizer {
+            Stylizer::Network { style, path } => {
+                Source::Network(Box::new(style.to_model::<B>(&device, path)?))
+            }
+            Stylizer::Folder(dir) => Source::Folder(dir),
         };
         let vgg =
             Vgg19::<B>::load(self.vgg_path, self.deepest, &device).map_err(|e| Error::Input {
@@ -299,25 +307,22 @@ impl BackendTask for Evaluate<'_> {
                 }
             };
             let x = picture::to_tensor::<B>(&[Planar::from_rgb(&photo)], &device);
-            let stylized = match (&model, &self.stylizer) {
-                (Some(model), _) => model.forward(x.clone()),
-                (None, Stylizer::Folder(dir)) => {
+            let stylized = match &source {
+                Source::Network(model) => model.forward(x.clone()),
+                Source::Folder(dir) => {
                     let made = stylized_picture(dir, self.images, path, &photo, self.max_size)?;
                     picture::to_tensor::<B>(&[Planar::from_rgb(&made)], &device)
                 }
-                (None, Stylizer::Network { .. }) => unreachable!("a network stylizer has a model"),
             };
-            let mut pair = [Scores::default(); 2];
-            for (score, output) in pair.iter_mut().zip([x.clone(), stylized]) {
-                let terms = objective.terms(x.clone(), output);
-                score.content = terms.content.into_scalar().elem::<f64>();
-                score.style = terms.style.into_scalar().elem::<f64>();
-                score.tv = terms.tv.into_scalar().elem::<f64>();
-            }
+            let [unstylized, stylized] = objective.terms_pair(x, stylized).map(|terms| Scores {
+                content: terms.content.into_scalar().elem::<f64>(),
+                style: terms.style.into_scalar().elem::<f64>(),
+                tv: terms.tv.into_scalar().elem::<f64>(),
+            });
             scores.push(PhotoScores {
                 photo: path.clone(),
-                unstylized: pair[0],
-                stylized: pair[1],
+                unstylized,
+                stylized,
             });
             progress.update(i as u64 + 1);
         }

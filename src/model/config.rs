@@ -14,6 +14,8 @@ const BASE_CHANNELS: [usize; 3] = [32, 64, 128];
 pub const OUTPUT_SCALE: f32 = 150.0;
 /// The head of style files that record none.
 pub const LEGACY_OUTPUT_SCALE: f32 = 127.5;
+/// The heads a style may have: below 127.5 the output cannot reach 0 and 255.
+pub const OUTPUT_SCALE_RANGE: std::ops::RangeInclusive<f32> = LEGACY_OUTPUT_SCALE..=1000.0;
 
 fn legacy_output_scale() -> f32 {
     LEGACY_OUTPUT_SCALE
@@ -55,10 +57,12 @@ impl TransformerConfig {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 8.0) {
             return Err(format!("width {} is outside (0, 8]", self.width));
         }
-        if !(self.output_scale.is_finite() && (127.5..=1000.0).contains(&self.output_scale)) {
+        if !OUTPUT_SCALE_RANGE.contains(&self.output_scale) {
             return Err(format!(
-                "output scale {} is outside 127.5..1000",
-                self.output_scale
+                "output scale {} is outside {}..{}",
+                self.output_scale,
+                OUTPUT_SCALE_RANGE.start(),
+                OUTPUT_SCALE_RANGE.end()
             ));
         }
         if self.residual_blocks > 64 {

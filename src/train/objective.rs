@@ -91,6 +91,12 @@ pub struct Terms<B: Kernels> {
     pub tv: Tensor<B, 1>,
 }
 
+/// VGG19 features of a batch at the objective's layers.
+struct Features<B: Kernels> {
+    content: Tensor<B, 4>,
+    style: Vec<Tensor<B, 4>>,
+}
+
 /// A loss network and the painting's Gram matrices, ready to score stylized batches.
 pub struct Objective<B: Kernels> {
     vgg: Vgg19<B>,
@@ -147,16 +153,44 @@ impl<B: Kernels> Objective<B> {
             .features(photos, &[&self.spec.content_layer])
             .remove(0)
             .detach();
-        let features = self.vgg.features(stylized.clone(), &self.spec.layers());
-        let (content_features, style_features) = features.split_last().expect("content layer");
-        let content = loss::content_loss(content_features.clone(), content_target);
-        let style = style_features
-            .iter()
+        let features = self.features(stylized.clone());
+        self.terms_of(content_target, features, stylized)
+    }
+
+    /// The terms of the photos themselves and of their stylized versions, with one VGG19
+    /// pass over each (the photos' pass gives both the content target and their own style
+    /// features): what eval measures.
+    pub fn terms_pair(&self, photos: Tensor<B, 4>, stylized: Tensor<B, 4>) -> [Terms<B>; 2] {
+        let own = self.features(photos.clone());
+        let target = own.content.clone().detach();
+        let other = self.features(stylized.clone());
+        [
+            self.terms_of(target.clone(), own, photos),
+            self.terms_of(target, other, stylized),
+        ]
+    }
+
+    fn features(&self, images: Tensor<B, 4>) -> Features<B> {
+        let mut style = self.vgg.features(images, &self.spec.layers());
+        let content = style.pop().expect("the content layer comes last");
+        Features { content, style }
+    }
+
+    fn terms_of(
+        &self,
+        content_target: Tensor<B, 4>,
+        features: Features<B>,
+        image: Tensor<B, 4>,
+    ) -> Terms<B> {
+        let content = loss::content_loss(features.content, content_target);
+        let style = features
+            .style
+            .into_iter()
             .zip(&self.style_grams)
-            .map(|(f, g)| loss::style_loss_tiled(f.clone(), g.clone(), self.spec.style_tiles))
+            .map(|(f, g)| loss::style_loss_tiled(f, g.clone(), self.spec.style_tiles))
             .reduce(|a, b| a + b)
-            .unwrap_or_else(|| Tensor::zeros([1], &stylized.device()));
-        let tv = loss::total_variation(stylized);
+            .unwrap_or_else(|| Tensor::zeros([1], &image.device()));
+        let tv = loss::total_variation(image);
         Terms { content, style, tv }
     }
 

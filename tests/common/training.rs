@@ -80,6 +80,14 @@ pub fn train_cmd(
         .unwrap()
 }
 
+/// Column `i` of a losses.csv's rows, below its header.
+pub fn column(csv: &str, i: usize) -> Vec<f64> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+        .collect()
+}
+
 pub fn losses(csv: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(csv)
         .unwrap()
