@@ -118,7 +118,7 @@ fn main() {
     }
     y = conv_norm("up1", &model.up1, y, true);
     y = conv_norm("up2", &model.up2, y, true);
-    let pre_tanh = model.out.forward(y);
+    let pre_tanh = model.pre_tanh(y);
     report("out", &pre_tanh);
     let values: Vec<f32> = pre_tanh.into_data().to_vec().expect("f32 data");
     let n = (w * h) as usize;

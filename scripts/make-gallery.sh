@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's gallery, made by faststyle from the project's own samples: for every style
 # in styles/, samples/still.png and one frame of samples/clip.mp4 stylized at their own size
-# (640x360), then shown as small JPEGs in docs/gallery/, beside the two inputs; prints the
-# Markdown table the README shows.
+# (640x360), then shown as small JPEGs in docs/gallery/, beside the two inputs; then the real
+# photographs in samples/photos/ (sources and licences in SOURCES.md there) stylized by every
+# style at their own size and kept at that size, so the strokes show when a picture is opened.
+# Prints the two Markdown tables the README shows.
 #
 #   scripts/make-gallery.sh [FASTSTYLE]
 set -euo pipefail
@@ -29,4 +31,26 @@ for file in styles/*.safetensors; do
     small "$tmp/still.png" "$out/$name-still.jpg"
     small "$tmp/clip.png" "$out/$name-clip.jpg"
     echo "| $name | ![$name](docs/gallery/$name-still.jpg) | ![$name](docs/gallery/$name-clip.jpg) |"
+done
+
+photos=(astronaut chelsea coffee rocket)
+header="| style |"; rule="|---|"; inputs="| (photo) |"
+for photo in "${photos[@]}"; do
+    header+=" $photo |"; rule+="---|"
+    ffmpeg -v error -y -i "samples/photos/$photo.jpg" -q:v 3 "$out/photo-$photo.jpg"
+    inputs+=" ![$photo](docs/gallery/photo-$photo.jpg) |"
+done
+echo
+echo "$header"
+echo "$rule"
+echo "$inputs"
+for file in styles/*.safetensors; do
+    name=$(basename "$file" .safetensors)
+    row="| $name |"
+    for photo in "${photos[@]}"; do
+        "$bin" image "samples/photos/$photo.jpg" --style "$file" -o "$tmp/$photo.png" -y > /dev/null 2> "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+        ffmpeg -v error -y -i "$tmp/$photo.png" -q:v 3 "$out/$name-$photo.jpg"
+        row+=" ![$name on $photo](docs/gallery/$name-$photo.jpg) |"
+    done
+    echo "$row"
 done

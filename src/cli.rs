@@ -204,6 +204,12 @@ pub struct TrainArgs {
           value_parser = parse_output_scale)]
     pub output_scale: f32,
 
+    /// Instance-normalize the output layer too, as lengstrom's network does: the colour
+    /// statistics of every picture become learned constants that no blob of pixels can
+    /// move. Default: off, or the --init style's.
+    #[arg(long)]
+    pub output_norm: bool,
+
     /// Start from this trained style's network (a name or a file) instead of random
     /// weights, with a fresh optimizer: to continue a style in a new run, or to fine-tune
     /// it, e.g. with --stability-weight. The style file records both runs' steps.

@@ -609,3 +609,61 @@ fn init_starts_from_a_trained_style_and_records_it() {
     assert_clean_failure(&out, "--width 0.5 differs");
     assert!(!dir.path().join("c.safetensors").exists());
 }
+
+#[test]
+fn the_output_norm_is_trained_saved_loaded_and_kept_by_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let norm = ["--output-norm"];
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 3, &norm);
+    assert_ok(&out);
+    let a = faststyle::model::StyleFile::load(&dir.path().join("a.safetensors")).unwrap();
+    assert!(a.config.output_norm);
+    assert_eq!(a.meta.training["output_norm"], true);
+    for name in ["out_norm.gamma", "out_norm.beta"] {
+        assert_eq!(a.weights[name].shape.as_slice(), &[3], "{name}");
+    }
+    assert_eq!(
+        a.weights.values().map(|t| t.num_elements()).sum::<usize>(),
+        a.config.parameter_count()
+    );
+
+    // The style stylizes like any other.
+    let still = dir.path().join("still.png");
+    image::RgbImage::from_fn(70, 50, |x, y| {
+        image::Rgb([(3 * x) as u8, (5 * y) as u8, 90])
+    })
+    .save(&still)
+    .unwrap();
+    let out = faststyle()
+        .current_dir(dir.path())
+        .args([
+            "image",
+            "still.png",
+            "--style",
+            "a.safetensors",
+            "-o",
+            "s.png",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let stylized = image::open(dir.path().join("s.png")).unwrap().to_rgb8();
+    assert_eq!(stylized.dimensions(), (70, 50));
+
+    // --init keeps it without the flag; a style without one cannot take one on.
+    let init = ["--init", "a.safetensors"];
+    let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 2, &init);
+    assert_ok(&out);
+    let b = faststyle::model::StyleFile::load(&dir.path().join("b.safetensors")).unwrap();
+    assert!(b.config.output_norm);
+    let out = train_cmd(dir.path(), &photos, &painting, "c.safetensors", 2, &[]);
+    assert_ok(&out);
+    let c = faststyle::model::StyleFile::load(&dir.path().join("c.safetensors")).unwrap();
+    assert!(!c.config.output_norm);
+    assert!(!c.weights.contains_key("out_norm.gamma"));
+    let add = ["--init", "c.safetensors", "--output-norm"];
+    let out = train_cmd(dir.path(), &photos, &painting, "d.safetensors", 2, &add);
+    assert_clean_failure(&out, "has no output norm; a run from it cannot add one");
+    assert!(!dir.path().join("d.safetensors").exists());
+}

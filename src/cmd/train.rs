@@ -86,6 +86,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         lr: args.lr,
         width,
         output_scale: args.output_scale,
+        output_norm: args.output_norm
+            || init
+                .as_ref()
+                .is_some_and(|(style, _)| style.config.output_norm),
         residual_blocks: init
             .as_ref()
             .map_or(5, |(style, _)| style.config.residual_blocks),

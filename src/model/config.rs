@@ -30,6 +30,11 @@ pub struct TransformerConfig {
     /// Half-range of the tanh output head (see [`OUTPUT_SCALE`]).
     #[serde(default = "legacy_output_scale")]
     pub output_scale: f32,
+    /// Instance norm on the output layer too (lengstrom's network): each picture's colour
+    /// means and spreads before the tanh are then learned constants, so no pixel can move
+    /// them. Files without the field have none.
+    #[serde(default)]
+    pub output_norm: bool,
 }
 
 impl Default for TransformerConfig {
@@ -44,7 +49,13 @@ impl TransformerConfig {
             width,
             residual_blocks,
             output_scale: OUTPUT_SCALE,
+            output_norm: false,
         }
+    }
+
+    pub fn with_output_norm(mut self, output_norm: bool) -> Self {
+        self.output_norm = output_norm;
+        self
     }
 
     pub fn with_output_scale(mut self, output_scale: f32) -> Self {
@@ -90,7 +101,11 @@ impl TransformerConfig {
             + self.residual_blocks * 2 * conv_norm(c3, c3, 3)
             + conv_norm(c3, c2, 3)
             + conv_norm(c2, c1, 3)
-            + conv(c1, 3, 9)
+            + if self.output_norm {
+                conv_norm(c1, 3, 9)
+            } else {
+                conv(c1, 3, 9)
+            }
     }
 
     /// Multiply-adds per output pixel, for FLOP figures in benchmarks.

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::PadMode;
 
 use super::config::TransformerConfig;
-use super::layers::{ConvNorm, ReflectConv, ResidualBlock};
+use super::layers::{ConvNorm, InstanceNorm, ReflectConv, ResidualBlock};
 
 /// The network downsamples twice by 2, so sizes are padded to a multiple of this.
 pub const SIZE_MULTIPLE: usize = 4;
@@ -24,6 +24,8 @@ pub struct Transformer<B: Kernels> {
     pub up1: ConvNorm<B>,
     pub up2: ConvNorm<B>,
     pub out: ReflectConv<B>,
+    /// The output layer's instance norm ([`TransformerConfig::output_norm`]).
+    pub out_norm: Option<InstanceNorm<B>>,
     /// Half-range of the tanh head ([`TransformerConfig::output_scale`]).
     pub output_scale: f32,
 }
@@ -42,6 +44,7 @@ impl<B: Kernels> Transformer<B> {
             up1: ConvNorm::new(c3, c2, 3, 1, true, device),
             up2: ConvNorm::new(c2, c1, 3, 1, true, device),
             out: ReflectConv::new(c1, 3, 9, 1, device),
+            out_norm: config.output_norm.then(|| InstanceNorm::new(3, device)),
             output_scale: config.output_scale,
         }
     }
@@ -76,7 +79,16 @@ impl<B: Kernels> Transformer<B> {
     }
 
     fn head(&self, y: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.out.forward(y).tanh() * self.output_scale as f64 + 127.5
+        self.pre_tanh(y).tanh() * self.output_scale as f64 + 127.5
+    }
+
+    /// The output layer before the tanh, from the last upsampling stage's features.
+    pub fn pre_tanh(&self, y: Tensor<B, 4>) -> Tensor<B, 4> {
+        let u = self.out.forward(y);
+        match &self.out_norm {
+            Some(norm) => norm.forward(u, false),
+            None => u,
+        }
     }
 
     /// Stylizes images of any size: pads to what the network takes, then crops back, so the

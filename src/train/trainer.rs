@@ -40,6 +40,9 @@ pub struct TrainSettings {
     /// made with the legacy head.
     #[serde(default = "legacy_output_scale")]
     pub output_scale: f32,
+    /// Instance norm on the output layer ([`TransformerConfig::output_norm`]).
+    #[serde(default)]
+    pub output_norm: bool,
     pub residual_blocks: usize,
     pub content_layer: String,
     pub style_layers: Vec<String>,
@@ -132,7 +135,8 @@ pub fn train<B: TrainKernels>(
     device: &B::Device,
 ) -> Result<TrainReport, Error> {
     let config = TransformerConfig::new(settings.width, settings.residual_blocks)
-        .with_output_scale(settings.output_scale);
+        .with_output_scale(settings.output_scale)
+        .with_output_norm(settings.output_norm);
     config.validate().map_err(Error::Usage)?;
     if !settings.image_size.is_multiple_of(4) || settings.image_size < 16 {
         return Err(Error::Usage(format!(
@@ -178,6 +182,22 @@ pub fn train<B: TrainKernels>(
                     style.config.residual_blocks,
                     config.width,
                     config.residual_blocks
+                )));
+            }
+            if style.config.output_norm != config.output_norm {
+                return Err(Error::Usage(format!(
+                    "{} {}; a run from it cannot {}",
+                    path.display(),
+                    if style.config.output_norm {
+                        "has an output norm"
+                    } else {
+                        "has no output norm"
+                    },
+                    if config.output_norm {
+                        "add one"
+                    } else {
+                        "drop it"
+                    }
                 )));
             }
             // The run's head may differ from the style's (a legacy style moved to the
