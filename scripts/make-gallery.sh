@@ -17,6 +17,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 small() { ffmpeg -v error -y -i "$1" -vf scale=320:-2 -q:v 3 "$2"; }
+# stylize INPUT STYLE OUTPUT: faststyle's log only when it fails.
+stylize() { "$bin" image "$1" --style "$2" -o "$3" -y > /dev/null 2> "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }; }
 ffmpeg -v error -y -ss "$frame_at" -i samples/clip.mp4 -frames:v 1 "$tmp/frame.png"
 small samples/still.png "$out/input-still.jpg"
 small "$tmp/frame.png" "$out/input-clip.jpg"
@@ -26,14 +28,15 @@ echo "|---|---|---|"
 echo "| (input) | ![input](docs/gallery/input-still.jpg) | ![input](docs/gallery/input-clip.jpg) |"
 for file in styles/*.safetensors; do
     name=$(basename "$file" .safetensors)
-    "$bin" image samples/still.png --style "$file" -o "$tmp/still.png" -y > /dev/null 2> "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
-    "$bin" image "$tmp/frame.png" --style "$file" -o "$tmp/clip.png" -y > /dev/null 2> "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+    stylize samples/still.png "$file" "$tmp/still.png"
+    stylize "$tmp/frame.png" "$file" "$tmp/clip.png"
     small "$tmp/still.png" "$out/$name-still.jpg"
     small "$tmp/clip.png" "$out/$name-clip.jpg"
     echo "| $name | ![$name](docs/gallery/$name-still.jpg) | ![$name](docs/gallery/$name-clip.jpg) |"
 done
 
-photos=(astronaut chelsea coffee rocket)
+photos=()
+for path in samples/photos/*.jpg; do photos+=("$(basename "$path" .jpg)"); done
 header="| style |"; rule="|---|"; inputs="| (photo) |"
 for photo in "${photos[@]}"; do
     header+=" $photo |"; rule+="---|"
@@ -48,7 +51,7 @@ for file in styles/*.safetensors; do
     name=$(basename "$file" .safetensors)
     row="| $name |"
     for photo in "${photos[@]}"; do
-        "$bin" image "samples/photos/$photo.jpg" --style "$file" -o "$tmp/$photo.png" -y > /dev/null 2> "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+        stylize "samples/photos/$photo.jpg" "$file" "$tmp/$photo.png"
         ffmpeg -v error -y -i "$tmp/$photo.png" -q:v 3 "$out/$name-$photo.jpg"
         row+=" ![$name on $photo](docs/gallery/$name-$photo.jpg) |"
     done
