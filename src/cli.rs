@@ -32,6 +32,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Score a style: content and style losses of stylized photos against the unstylized ones.
     Eval(EvalArgs),
+    /// Paint one photo by optimizing the picture itself (Gatys et al.): any painting, no
+    /// training, minutes a picture.
+    Optimize(OptimizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -430,6 +433,90 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// The photo to paint.
+    #[arg(value_name = "PHOTO")]
+    pub photo: PathBuf,
+
+    /// The painting whose style to paint it in.
+    #[arg(long, value_name = "PAINTING")]
+    pub style_image: PathBuf,
+
+    /// Output image; its extension picks the format (png, jpg, webp).
+    /// Default: PHOTO's name with -PAINTING added, beside it.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// The photo is scaled down to at most this long side first; the result has its size.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub size: u32,
+
+    /// The painting is scaled down to at most this long side. Default: --size.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub style_size: Option<u32>,
+
+    /// Iterations (L-BFGS steps, or Adam updates) at each scale, coarsest first and
+    /// comma-separated: the last number at the photo's size, each before it at half the
+    /// size of the next ("150,50": 150 at half size, then 50 at full). One number: the
+    /// photo's size only.
+    #[arg(long, default_value = crate::optimize::DEFAULT_STEPS, value_delimiter = ',',
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Vec<u64>,
+
+    /// The picture the optimization starts from.
+    #[arg(long, value_enum, default_value_t = crate::optimize::Init::Photo)]
+    pub init: crate::optimize::Init,
+
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = crate::optimize::Method::Lbfgs)]
+    pub optimizer: crate::optimize::Method,
+
+    /// Adam's learning rate, in 0..255 pixel units (--optimizer adam).
+    #[arg(long, default_value_t = crate::optimize::ADAM_LR)]
+    pub lr: f64,
+
+    /// Weight of the content loss (feature MSE at --content-layer).
+    #[arg(long, default_value_t = crate::optimize::CONTENT_WEIGHT)]
+    pub content_weight: f64,
+
+    /// Weight of the style loss (Gram MSE summed over --style-layers).
+    #[arg(long, default_value_t = crate::optimize::STYLE_WEIGHT)]
+    pub style_weight: f64,
+
+    /// Weight of the total-variation loss (on 0..255 pixels).
+    #[arg(long, default_value_t = crate::optimize::TV_WEIGHT)]
+    pub tv_weight: f64,
+
+    /// VGG19 layer of the content loss.
+    #[arg(long, default_value = defaults::CONTENT_LAYER)]
+    pub content_layer: String,
+
+    /// VGG19 layers of the style loss, comma-separated.
+    #[arg(long, default_value = defaults::STYLE_LAYERS, value_delimiter = ',')]
+    pub style_layers: Vec<String>,
+
+    /// Write the picture every N iterations to OUTPUT's name with .previews/ (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preview_every: u64,
+
+    /// Seed of the noise of --init noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// folder scripts/fetch-vgg19.sh fills.
+    #[arg(long, value_name = "PATH")]
+    pub vgg: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub device: DeviceArg,
+
+    /// Replace an existing output file.
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod kernels;
 pub mod loss;
 pub mod model;
+pub mod optimize;
 pub mod picture;
 pub mod progress;
 pub mod stylize;

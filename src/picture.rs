@@ -176,6 +176,36 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, Error> {
     Ok(img.to_rgb8())
 }
 
+/// Resamples a picture to `width` x `height` (bilinear), clamped to 0..255.
+pub fn resize(img: &Planar, width: usize, height: usize) -> Planar {
+    let n = img.pixels();
+    // The image crate's f32 pixels live in 0..1, and it clamps to that.
+    let interleaved: Vec<f32> = (0..n)
+        .flat_map(|i| [img.data[i], img.data[n + i], img.data[2 * n + i]])
+        .map(|v| v / 255.0)
+        .collect();
+    let buffer = image::Rgb32FImage::from_raw(img.width as u32, img.height as u32, interleaved)
+        .expect("three values a pixel");
+    let out = image::imageops::resize(
+        &buffer,
+        width as u32,
+        height as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let m = width * height;
+    let mut data = vec![0.0; 3 * m];
+    for (i, px) in out.pixels().enumerate() {
+        data[i] = 255.0 * px[0];
+        data[m + i] = 255.0 * px[1];
+        data[2 * m + i] = 255.0 * px[2];
+    }
+    Planar {
+        width,
+        height,
+        data,
+    }
+}
+
 /// Scales the image down so that its longer side is at most `max_side` (never up).
 pub fn limit_size(img: RgbImage, max_side: u32) -> RgbImage {
     let (w, h) = img.dimensions();
@@ -192,6 +222,21 @@ pub fn limit_size(img: RgbImage, max_side: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resize_keeps_the_0_to_255_range_and_a_ramp() {
+        let ramp = Planar {
+            width: 4,
+            height: 2,
+            data: (0..24).map(|i| [0.0, 85.0, 170.0, 255.0][i % 4]).collect(),
+        };
+        let big = resize(&ramp, 8, 4);
+        assert_eq!((big.width, big.height, big.data.len()), (8, 4, 96));
+        let row: Vec<f32> = big.data[..8].to_vec();
+        assert!(row[0] < 10.0 && row[7] > 245.0, "{row:?}");
+        assert!(row.windows(2).all(|p| p[1] >= p[0] - 1e-3), "{row:?}");
+        assert_eq!(resize(&ramp, 4, 2).data, ramp.data);
+    }
 
     fn planar(rgb: &[[f32; 3]]) -> Planar {
         let n = rgb.len();

@@ -148,7 +148,7 @@ fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The input's file name, with `-STYLE` added to the stem when given, and `.png` when the
 /// input's format cannot be written.
-fn writable_name(input: &Path, style_suffix: Option<&str>) -> String {
+pub(crate) fn writable_name(input: &Path, style_suffix: Option<&str>) -> String {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -164,7 +164,7 @@ fn writable_name(input: &Path, style_suffix: Option<&str>) -> String {
     }
 }
 
-fn output_format(output: &Path) -> Result<ImageFormat> {
+pub(crate) fn output_format(output: &Path) -> Result<ImageFormat> {
     match ImageFormat::from_path(output) {
         Ok(f) if f.writing_enabled() => Ok(f),
         _ => Err(Error::Output {
@@ -178,7 +178,7 @@ fn output_format(output: &Path) -> Result<ImageFormat> {
 
 /// Creates (and removes) a temporary file where the output will go, so an unwritable
 /// folder is reported before minutes of computation.
-fn check_writable(output: &Path) -> Result<()> {
+pub(crate) fn check_writable(output: &Path) -> Result<()> {
     fsutil::temp_beside(output, false)
         .map(drop)
         .map_err(|e| Error::Output {
@@ -246,8 +246,18 @@ impl BackendTask for Stylize<'_> {
 }
 
 fn save(img: &RgbImage, job: &Job) -> Result<()> {
-    let result = fsutil::write_atomically(&job.output, job.overwrite, |w| {
-        let encoded = match job.format {
+    save_image(img, &job.output, job.format, job.overwrite)
+}
+
+/// Writes `img` to `output` atomically, JPEG at quality 95.
+pub(crate) fn save_image(
+    img: &RgbImage,
+    output: &Path,
+    format: ImageFormat,
+    overwrite: bool,
+) -> Result<()> {
+    let result = fsutil::write_atomically(output, overwrite, |w| {
+        let encoded = match format {
             ImageFormat::Jpeg => {
                 image::codecs::jpeg::JpegEncoder::new_with_quality(w, 95).encode_image(img)
             }
@@ -257,10 +267,10 @@ fn save(img: &RgbImage, job: &Job) -> Result<()> {
     });
     result.map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => Error::OutputExists {
-            path: job.output.clone(),
+            path: output.to_path_buf(),
         },
         _ => Error::Output {
-            path: job.output.clone(),
+            path: output.to_path_buf(),
             detail: fsutil::describe_io(&e),
         },
     })

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod eval;
 pub mod flicker;
 pub mod image;
+pub mod optimize;
 pub mod styles;
 pub mod train;
 #[cfg(feature = "video")]
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Optimize(args) => optimize::run(args),
     }
 }

@@ -142,6 +142,7 @@ pub fn read_weights(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
 
 /// The frozen network on a device. Its tensors are constants: no gradient is kept for
 /// them, while gradients flow through them to the input.
+#[derive(Clone)]
 pub struct Vgg19<B: Kernels> {
     layers: Vec<(&'static str, Tensor<B, 4>, Tensor<B, 1>)>,
 }

@@ -148,11 +148,22 @@ impl<B: Kernels> Objective<B> {
 
     /// Loss terms of `stylized` (RGB 0..255), whose content should be that of `photos`.
     pub fn terms(&self, photos: Tensor<B, 4>, stylized: Tensor<B, 4>) -> Terms<B> {
-        let content_target = self
-            .vgg
+        let target = self.content_target(photos);
+        self.terms_against(target, stylized)
+    }
+
+    /// The photos' features at the content layer, with no gradient: what the content loss
+    /// compares with.
+    pub fn content_target(&self, photos: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.vgg
             .features(photos, &[&self.spec.content_layer])
             .remove(0)
-            .detach();
+            .detach()
+    }
+
+    /// Loss terms of `stylized` against a [`Self::content_target`] computed once: for
+    /// `faststyle optimize`, whose photo stays the same at every step.
+    pub fn terms_against(&self, content_target: Tensor<B, 4>, stylized: Tensor<B, 4>) -> Terms<B> {
         let features = self.features(stylized.clone());
         self.terms_of(content_target, features, stylized)
     }
