@@ -213,6 +213,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub output_norm: bool,
 
+    /// The instance norms' variance epsilon: a channel whose spread over a picture is well
+    /// below sqrt(EPS) is left small instead of scaled up to unit spread, so the network
+    /// can quiet a channel without a blob. Default: the --init style's, else 1e-5.
+    #[arg(long, value_name = "EPS", value_parser = parse_norm_eps)]
+    pub norm_eps: Option<f64>,
+
     /// Start from this trained style's network (a name or a file) instead of random
     /// weights, with a fresh optimizer: to continue a style in a new run, or to fine-tune
     /// it, e.g. with --stability-weight. The style file records both runs' steps.
@@ -530,13 +536,20 @@ fn parse_output_scale(s: &str) -> Result<f32, String> {
     parse_in(s, crate::model::config::OUTPUT_SCALE_RANGE)
 }
 
+fn parse_norm_eps(s: &str) -> Result<f64, String> {
+    parse_in(s, crate::model::config::NORM_EPS_RANGE)
+}
+
 fn parse_unit_interval(s: &str) -> Result<f32, String> {
     parse_in(s, 0.0..=1.0)
 }
 
 /// A number within `range` (NaN is in no range).
-fn parse_in(s: &str, range: std::ops::RangeInclusive<f32>) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+fn parse_in<T>(s: &str, range: std::ops::RangeInclusive<T>) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let v: T = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if range.contains(&v) {
         Ok(v)
     } else {

@@ -234,12 +234,7 @@ fn ctrl_c_stops_the_run_and_writes_no_result() {
         assert!(started.elapsed().as_secs() < 60, "the run never started");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = signal_and_wait(child, "-INT");
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("no output was written") && !stderr.contains("panicked"),

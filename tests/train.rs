@@ -151,6 +151,23 @@ fn short_training_lowers_the_loss_and_resume_matches_a_straight_run() {
     assert!(stylized_content > 0.0 && stylized_content.is_finite());
     let ratio = report["style_ratio"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio < 1.0, "style ratio {ratio}");
+    // One style figure for each style layer the style was trained with, summing to the total.
+    let layers = report["style_layers"].as_array().unwrap().len();
+    for side in ["unstylized", "stylized"] {
+        let by_layer: Vec<f64> = report[side]["style_by_layer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(by_layer.len(), layers, "{side}");
+        let total = report[side]["style"].as_f64().unwrap();
+        let sum: f64 = by_layer.iter().sum();
+        assert!(
+            (sum - total).abs() <= 1e-4 * total,
+            "{side}: {sum} vs {total}"
+        );
+    }
 
     // Half, then resume to the end: the same losses as the straight run.
     let out = train_cmd(
@@ -392,12 +409,7 @@ fn signal_writes_a_checkpoint_that_resume_continues(signal: &str) {
         assert!(started.elapsed().as_secs() < 60, "training never started");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = signal_and_wait(child, signal);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("checkpoint written") && !stderr.contains("panicked"),
@@ -665,5 +677,63 @@ fn the_output_norm_is_trained_saved_loaded_and_kept_by_init() {
     let add = ["--init", "c.safetensors", "--output-norm"];
     let out = train_cmd(dir.path(), &photos, &painting, "d.safetensors", 2, &add);
     assert_clean_failure(&out, "has no output norm; a run from it cannot add one");
+    assert!(!dir.path().join("d.safetensors").exists());
+}
+
+#[test]
+fn the_norm_epsilon_is_trained_with_saved_and_kept_by_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let eps = ["--norm-eps", "0.5"];
+    let out = train_cmd(dir.path(), &photos, &painting, "a.safetensors", 2, &eps);
+    assert_ok(&out);
+    let a = faststyle::model::StyleFile::load(&dir.path().join("a.safetensors")).unwrap();
+    assert_eq!(a.config.norm_eps, 0.5);
+    assert_eq!(a.meta.training["norm_eps"], 0.5);
+
+    // The same weights under another epsilon paint another picture: the file's is used.
+    let still = dir.path().join("still.png");
+    image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(3 * x) as u8, (5 * y) as u8, 90])
+    })
+    .save(&still)
+    .unwrap();
+    let stylize = |style: &str, out: &str| {
+        let run = faststyle()
+            .current_dir(dir.path())
+            .args(["image", "still.png", "--style", style, "-o", out])
+            .output()
+            .unwrap();
+        assert_ok(&run);
+        image::open(dir.path().join(out)).unwrap().to_rgb8()
+    };
+    let with_file_eps = stylize("a.safetensors", "a.png");
+    let mut other = a.clone();
+    other.config.norm_eps = faststyle::model::config::LEGACY_NORM_EPS;
+    other
+        .save(
+            &dir.path().join("tiny-eps.safetensors"),
+            faststyle::model::WeightStorage::F16,
+            true,
+        )
+        .unwrap();
+    let with_tiny_eps = stylize("tiny-eps.safetensors", "b.png");
+    assert_ne!(with_file_eps.as_raw(), with_tiny_eps.as_raw());
+
+    // --init keeps it without the flag and refuses another.
+    let init = ["--init", "a.safetensors"];
+    let out = train_cmd(dir.path(), &photos, &painting, "b.safetensors", 2, &init);
+    assert_ok(&out);
+    let b = faststyle::model::StyleFile::load(&dir.path().join("b.safetensors")).unwrap();
+    assert_eq!(b.config.norm_eps, 0.5);
+    let other = ["--init", "a.safetensors", "--norm-eps", "1"];
+    let out = train_cmd(dir.path(), &photos, &painting, "c.safetensors", 2, &other);
+    assert_clean_failure(&out, "--norm-eps 1 differs from the epsilon 0.5 of --init");
+    assert!(!dir.path().join("c.safetensors").exists());
+
+    // Out of range: refused before anything is written.
+    let bad = ["--norm-eps", "0"];
+    let out = train_cmd(dir.path(), &photos, &painting, "d.safetensors", 2, &bad);
+    assert_clean_failure(&out, "is outside");
     assert!(!dir.path().join("d.safetensors").exists());
 }

@@ -24,11 +24,40 @@ use crate::train::dataset;
 use crate::train::objective::{LossSpec, Objective};
 
 /// Mean unweighted loss terms over the photos.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Scores {
     pub content: f64,
     pub style: f64,
     pub tv: f64,
+    /// The style loss of each style layer (their sum is `style`): which scales of the
+    /// painting's statistics a style misses.
+    pub style_by_layer: Vec<f64>,
+}
+
+impl Scores {
+    /// The mean of each term over `all`.
+    fn mean<'a>(all: impl Iterator<Item = &'a Scores>) -> Scores {
+        let mut sum = Scores::default();
+        let mut n = 0usize;
+        for s in all {
+            sum.content += s.content;
+            sum.style += s.style;
+            sum.tv += s.tv;
+            sum.style_by_layer
+                .resize(s.style_by_layer.len().max(sum.style_by_layer.len()), 0.0);
+            for (a, b) in sum.style_by_layer.iter_mut().zip(&s.style_by_layer) {
+                *a += b;
+            }
+            n += 1;
+        }
+        let n = n.max(1) as f64;
+        Scores {
+            content: sum.content / n,
+            style: sum.style / n,
+            tv: sum.tv / n,
+            style_by_layer: sum.style_by_layer.iter().map(|v| v / n).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -156,22 +185,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let scores = device::dispatch(spec, job)?;
     let used = scores.len();
-    let mean = |pick: fn(&PhotoScores) -> Scores| {
-        let sum = scores
-            .iter()
-            .map(pick)
-            .fold(Scores::default(), |a, b| Scores {
-                content: a.content + b.content,
-                style: a.style + b.style,
-                tv: a.tv + b.tv,
-            });
-        Scores {
-            content: sum.content / used as f64,
-            style: sum.style / used as f64,
-            tv: sum.tv / used as f64,
-        }
-    };
-    let (unstylized, stylized) = (mean(|p| p.unstylized), mean(|p| p.stylized));
+    let unstylized = Scores::mean(scores.iter().map(|p| &p.unstylized));
+    let stylized = Scores::mean(scores.iter().map(|p| &p.stylized));
+    let style_ratio = stylized.style / unstylized.style;
     let report = EvalReport {
         style: name,
         painting,
@@ -181,7 +197,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         style_layers: loss.style_layers,
         unstylized,
         stylized,
-        style_ratio: stylized.style / unstylized.style,
+        style_ratio,
         per_photo: args.per_photo.then_some(scores),
     };
     if args.json {
@@ -209,7 +225,7 @@ fn print_report(r: &EvalReport) {
         r.style_layers.join(",")
     );
     println!("{:<12} {:>14} {:>14} {:>14}", "", "content", "style", "tv");
-    for (name, s) in [("unstylized", r.unstylized), ("stylized", r.stylized)] {
+    for (name, s) in [("unstylized", &r.unstylized), ("stylized", &r.stylized)] {
         println!(
             "{name:<12} {:>14.4e} {:>14.4e} {:>14.4e}",
             s.content, s.style, s.tv
@@ -219,6 +235,17 @@ fn print_report(r: &EvalReport) {
         "style loss of the stylized photos: {:.3} of the unstylized",
         r.style_ratio
     );
+    println!(
+        "by layer:    {:>14} {:>14} {:>8}",
+        "unstylized", "stylized", "ratio"
+    );
+    for (i, layer) in r.style_layers.iter().enumerate() {
+        let (u, s) = (
+            r.unstylized.style_by_layer.get(i).copied().unwrap_or(0.0),
+            r.stylized.style_by_layer.get(i).copied().unwrap_or(0.0),
+        );
+        println!("{layer:<12} {u:>14.4e} {s:>14.4e} {:>8.3}", s / u);
+    }
 }
 
 /// `--style-image`, else the painting recorded at training if it is still there.
@@ -318,6 +345,11 @@ impl BackendTask for Evaluate<'_> {
                 content: terms.content.into_scalar().elem::<f64>(),
                 style: terms.style.into_scalar().elem::<f64>(),
                 tv: terms.tv.into_scalar().elem::<f64>(),
+                style_by_layer: terms
+                    .style_by_layer
+                    .into_iter()
+                    .map(|l| l.into_scalar().elem::<f64>())
+                    .collect(),
             });
             scores.push(PhotoScores {
                 photo: path.clone(),

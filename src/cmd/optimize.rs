@@ -102,6 +102,7 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             deepest,
             previews: previews.as_deref(),
             preview_every: args.preview_every,
+            total_steps: plan.iter().map(|s| s.2).sum(),
         },
     )?;
     let img = outcome.picture.to_rgb();
@@ -122,20 +123,15 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     for s in &outcome.scales {
-        eprintln!(
-            "  {}x{}, {} steps  first: {}",
-            s.width,
-            s.height,
-            s.steps,
-            describe(&s.first)
-        );
-        eprintln!(
-            "  {}x{}, {} steps  last:  {}",
-            s.width,
-            s.height,
-            s.steps,
-            describe(&s.last)
-        );
+        for (label, losses) in [("first:", &s.first), ("last: ", &s.last)] {
+            eprintln!(
+                "  {}x{}, {} steps  {label} {}",
+                s.width,
+                s.height,
+                s.steps,
+                describe(losses)
+            );
+        }
     }
     Ok(())
 }
@@ -149,6 +145,8 @@ struct Run<'a> {
     deepest: String,
     previews: Option<&'a Path>,
     preview_every: u64,
+    /// Iterations over all scales, for the progress bar.
+    total_steps: u64,
 }
 
 impl BackendTask for Run<'_> {
@@ -161,15 +159,7 @@ impl BackendTask for Run<'_> {
                 detail: e.to_string(),
             }
         })?;
-        let total = optimize::scales(
-            self.photo.width() as usize,
-            self.photo.height() as usize,
-            &self.settings.steps,
-        )
-        .iter()
-        .map(|s| s.2)
-        .sum();
-        let mut progress = Progress::new(Some(total), "steps");
+        let mut progress = Progress::new(Some(self.total_steps), "steps");
         let outcome = optimize::optimize(
             &vgg,
             self.photo,

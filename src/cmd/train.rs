@@ -73,6 +73,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (Some((style, _)), _) => style.config.width,
         (None, w) => w.unwrap_or(1.0),
     };
+    let norm_eps = match (&init, args.norm_eps) {
+        (Some((style, path)), Some(e)) if e != style.config.norm_eps => {
+            return Err(Error::Usage(format!(
+                "--norm-eps {e} differs from the epsilon {} of --init {}",
+                style.config.norm_eps,
+                path.display()
+            )));
+        }
+        (Some((style, _)), _) => style.config.norm_eps,
+        (None, e) => e.unwrap_or(crate::model::config::NORM_EPS),
+    };
     let settings = TrainSettings {
         style_image: args.style_image.clone(),
         dataset: args.dataset.clone(),
@@ -86,6 +97,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         lr: args.lr,
         width,
         output_scale: args.output_scale,
+        norm_eps,
         output_norm: args.output_norm
             || init
                 .as_ref()

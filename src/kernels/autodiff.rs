@@ -114,6 +114,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         relu: bool,
+        eps: f64,
     ) -> FloatTensor<Self> {
         if !B::host_kernels() || x.primitive.dtype() != DType::F32 {
             return super::float(reference_instance_norm::<Self>(
@@ -121,6 +122,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 tensor(gamma),
                 tensor(beta),
                 relu,
+                eps,
             ));
         }
         let prep = InstanceNormBackward
@@ -134,7 +136,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 let gamma = to_host(tensor::<B, 1>(gamma.primitive));
                 let beta = to_host(tensor::<B, 1>(beta.primitive));
                 let plane = dims[2] * dims[3];
-                let (y, normalized) = norm::forward(&to_host(x), plane, &gamma, &beta, relu);
+                let (y, normalized) = norm::forward(&to_host(x), plane, &gamma, &beta, relu, eps);
                 let saved = SavedNorm {
                     normalized: Arc::new(normalized),
                     gamma: Arc::new(gamma),
@@ -150,6 +152,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 gamma.primitive,
                 beta.primitive,
                 relu,
+                eps,
             )),
         }
     }

@@ -55,18 +55,20 @@ pub trait Kernels: Backend {
     }
 
     /// Affine instance norm of `x` (N, C, H, W) with per-channel `gamma` and `beta`,
-    /// followed by ReLU if `relu`.
+    /// dividing by `sqrt(variance + eps)`, followed by ReLU if `relu`.
     fn instance_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         relu: bool,
+        eps: f64,
     ) -> FloatTensor<Self> {
         float::<Self, 4>(reference_instance_norm(
             tensor(x),
             tensor(gamma),
             tensor(beta),
             relu,
+            eps,
         ))
     }
 }
@@ -108,15 +110,16 @@ impl Kernels for burn::backend::Flex {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         relu: bool,
+        eps: f64,
     ) -> FloatTensor<Self> {
         let (x, gamma, beta) = (tensor::<Self, 4>(x), tensor(gamma), tensor(beta));
         if !Self::host_kernels() || x.dtype() != DType::F32 {
-            return float(reference_instance_norm(x, gamma, beta, relu));
+            return float(reference_instance_norm(x, gamma, beta, relu, eps));
         }
         let (device, dims) = (x.device(), x.dims());
         let plane = dims[2] * dims[3];
         let mut y = to_host(x);
-        norm::forward_in_place(&mut y, plane, &to_host(gamma), &to_host(beta), relu);
+        norm::forward_in_place(&mut y, plane, &to_host(gamma), &to_host(beta), relu, eps);
         from_host::<Self, 4>(y, dims, &device)
     }
 }
@@ -134,14 +137,22 @@ pub fn conv2d_padded<B: Kernels>(
     tensor(B::conv2d_padded(float(x), float(weight), float(bias), spec))
 }
 
-/// Affine instance norm (and ReLU if `relu`); `gamma` and `beta` have one value per channel.
+/// Affine instance norm (and ReLU if `relu`); `gamma` and `beta` have one value per channel,
+/// `eps` is added to each plane's variance.
 pub fn instance_norm<B: Kernels>(
     x: Tensor<B, 4>,
     gamma: Tensor<B, 1>,
     beta: Tensor<B, 1>,
     relu: bool,
+    eps: f64,
 ) -> Tensor<B, 4> {
-    tensor(B::instance_norm(float(x), float(gamma), float(beta), relu))
+    tensor(B::instance_norm(
+        float(x),
+        float(gamma),
+        float(beta),
+        relu,
+        eps,
+    ))
 }
 
 /// The same operation composed from burn's own ops: what CUDA runs, and the reference the
@@ -185,9 +196,10 @@ pub fn reference_instance_norm<B: Backend>(
     gamma: Tensor<B, 1>,
     beta: Tensor<B, 1>,
     relu: bool,
+    eps: f64,
 ) -> Tensor<B, 4> {
     let c = x.dims()[1];
-    let y = normalize_instances(x) * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1]);
+    let y = normalize_instances(x, eps) * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1]);
     if relu {
         burn::tensor::activation::relu(y)
     } else {
@@ -195,14 +207,14 @@ pub fn reference_instance_norm<B: Backend>(
     }
 }
 
-/// Normalizes each (image, channel) plane to mean 0 and (biased) variance 1.
-pub fn normalize_instances<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+/// Normalizes each (image, channel) plane to mean 0, dividing by sqrt((biased) variance + eps).
+pub fn normalize_instances<B: Backend>(x: Tensor<B, 4>, eps: f64) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
     let flat = x.reshape([n, c, h * w]);
     let mean = flat.clone().mean_dim(2);
     let centered = flat - mean;
     let var = centered.clone().square().mean_dim(2);
-    let normed = centered / (var + norm::EPS).sqrt();
+    let normed = centered / (var + eps).sqrt();
     normed.reshape([n, c, h, w])
 }
 
@@ -348,7 +360,13 @@ mod tests {
     #[test]
     fn host_instance_norm_matches_reference_forward_and_backward() {
         let device = Default::default();
-        for relu in [false, true] {
+        // The variance (9) is of the order of the larger epsilon, so both matter.
+        for (relu, eps) in [
+            (false, norm::EPS),
+            (true, norm::EPS),
+            (true, 4.0),
+            (false, 4.0),
+        ] {
             let x =
                 Tensor::<Flex, 4>::random([2, 3, 5, 7], Distribution::Normal(2.0, 3.0), &device);
             let gamma = Tensor::<Flex, 1>::random([3], Distribution::Normal(1.0, 0.5), &device);
@@ -360,9 +378,9 @@ mod tests {
                 let g = Tensor::<A, 1>::from_inner(gamma.clone()).require_grad();
                 let b = Tensor::<A, 1>::from_inner(beta.clone()).require_grad();
                 let y = if host {
-                    instance_norm(x.clone(), g.clone(), b.clone(), relu)
+                    instance_norm(x.clone(), g.clone(), b.clone(), relu, eps)
                 } else {
-                    reference_instance_norm(x.clone(), g.clone(), b.clone(), relu)
+                    reference_instance_norm(x.clone(), g.clone(), b.clone(), relu, eps)
                 };
                 let w = Tensor::<A, 4>::from_inner(weighting.clone());
                 let grads = (y.clone() * y.clone() * 0.5 + y.clone() * w)

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-/// Variance epsilon, as in PyTorch's `InstanceNorm2d`.
+/// Variance epsilon of the first styles, as in PyTorch's `InstanceNorm2d`.
 pub const EPS: f64 = 1e-5;
 
 /// What the backward pass needs: the normalized input and 1/σ of every plane.
@@ -12,14 +12,15 @@ pub struct Normalized {
     pub inv_std: Vec<f32>,
 }
 
-/// Normalizes each of the `x.len() / plane` planes (channel = plane index mod `channels`),
-/// then scales by gamma, shifts by beta and clamps at 0 if `relu`.
+/// Normalizes each of the `x.len() / plane` planes (channel = plane index mod `channels`)
+/// by `sqrt(variance + eps)`, then scales by gamma, shifts by beta and clamps at 0 if `relu`.
 pub fn forward(
     x: &[f32],
     plane: usize,
     gamma: &[f32],
     beta: &[f32],
     relu: bool,
+    eps: f64,
 ) -> (Vec<f32>, Normalized) {
     let channels = gamma.len();
     let mut xhat = vec![0.0f32; x.len()];
@@ -32,7 +33,7 @@ pub fn forward(
         .enumerate()
         .for_each(|(i, (((xh, y), x), inv))| {
             let mean;
-            (mean, *inv) = moments(x);
+            (mean, *inv) = moments(x, eps);
             let (g, b) = (gamma[i % channels], beta[i % channels]);
             for ((xh, y), x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
                 *xh = (x - mean) * *inv;
@@ -44,10 +45,17 @@ pub fn forward(
 }
 
 /// Inference: normalizes `x` in place, keeping nothing for a backward pass.
-pub fn forward_in_place(x: &mut [f32], plane: usize, gamma: &[f32], beta: &[f32], relu: bool) {
+pub fn forward_in_place(
+    x: &mut [f32],
+    plane: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    relu: bool,
+    eps: f64,
+) {
     let channels = gamma.len();
     x.par_chunks_mut(plane).enumerate().for_each(|(i, x)| {
-        let (mean, inv) = moments(x);
+        let (mean, inv) = moments(x, eps);
         // y = g * (x - mean) * inv + b = scale * x + shift
         let scale = gamma[i % channels] * inv;
         let shift = beta[i % channels] - scale * mean;
@@ -58,9 +66,9 @@ pub fn forward_in_place(x: &mut [f32], plane: usize, gamma: &[f32], beta: &[f32]
     });
 }
 
-/// Mean and 1/σ of a plane (f64 sums: planes have up to millions of values).
-/// One pass: in f64, E[x²] − E[x]² loses nothing that matters for activations.
-fn moments(x: &[f32]) -> (f32, f32) {
+/// Mean and 1/σ of a plane, σ = sqrt(variance + eps) (f64 sums: planes have up to millions
+/// of values). One pass: in f64, E[x²] − E[x]² loses nothing that matters for activations.
+fn moments(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f64;
     // Four independent accumulators per sum, so the adds pipeline (and vectorize).
     let (mut s, mut q) = ([0.0f64; 4], [0.0f64; 4]);
@@ -78,10 +86,11 @@ fn moments(x: &[f32]) -> (f32, f32) {
     }
     let mean = s.iter().sum::<f64>() / n;
     let var = (q.iter().sum::<f64>() / n - mean * mean).max(0.0);
-    (mean as f32, (1.0 / (var + EPS).sqrt()) as f32)
+    (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
 }
 
-/// Gradients of the input, gamma and beta.
+/// Gradients of the input, gamma and beta. The formula is the same whatever the epsilon:
+/// it enters only through the saved x̂ and 1/σ.
 pub fn backward(
     dy: &[f32],
     saved: &Normalized,

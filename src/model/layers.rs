@@ -71,19 +71,22 @@ impl<B: Kernels> ReflectConv<B> {
 pub struct InstanceNorm<B: Kernels> {
     pub gamma: Param<Tensor<B, 1>>,
     pub beta: Param<Tensor<B, 1>>,
+    /// Added to each plane's variance ([`crate::model::TransformerConfig::norm_eps`]).
+    pub eps: f64,
 }
 
 impl<B: Kernels> InstanceNorm<B> {
-    pub fn new(channels: usize, device: &B::Device) -> Self {
+    pub fn new(channels: usize, eps: f64, device: &B::Device) -> Self {
         Self {
             gamma: Initializer::Ones.init([channels], device),
             beta: Initializer::Zeros.init([channels], device),
+            eps,
         }
     }
 
     /// Normalizes `x`, then ReLU if `relu` (fused: one pass on the CPU).
     pub fn forward(&self, x: Tensor<B, 4>, relu: bool) -> Tensor<B, 4> {
-        instance_norm(x, self.gamma.val(), self.beta.val(), relu)
+        instance_norm(x, self.gamma.val(), self.beta.val(), relu, self.eps)
     }
 }
 
@@ -102,11 +105,12 @@ impl<B: Kernels> ConvNorm<B> {
         kernel: usize,
         stride: usize,
         relu: bool,
+        eps: f64,
         device: &B::Device,
     ) -> Self {
         Self {
             conv: ReflectConv::new(c_in, c_out, kernel, stride, device),
-            norm: InstanceNorm::new(c_out, device),
+            norm: InstanceNorm::new(c_out, eps, device),
             relu,
         }
     }
@@ -145,10 +149,10 @@ pub struct ResidualBlock<B: Kernels> {
 }
 
 impl<B: Kernels> ResidualBlock<B> {
-    pub fn new(channels: usize, device: &B::Device) -> Self {
+    pub fn new(channels: usize, eps: f64, device: &B::Device) -> Self {
         Self {
-            a: ConvNorm::new(channels, channels, 3, 1, true, device),
-            b: ConvNorm::new(channels, channels, 3, 1, false, device),
+            a: ConvNorm::new(channels, channels, 3, 1, true, eps, device),
+            b: ConvNorm::new(channels, channels, 3, 1, false, eps, device),
         }
     }
 
@@ -182,7 +186,7 @@ mod tests {
     fn instance_norm_gives_zero_mean_unit_variance_per_channel() {
         let device = Default::default();
         let x = Tensor::<B, 4>::random([2, 3, 7, 5], Distribution::Normal(4.0, 9.0), &device);
-        let y = InstanceNorm::<B>::new(3, &device).forward(x, false);
+        let y = InstanceNorm::<B>::new(3, crate::kernels::norm::EPS, &device).forward(x, false);
         let flat = y.reshape([6, 35]);
         let mean = flat.clone().mean_dim(1);
         let var = (flat - mean.clone()).square().mean_dim(1);
@@ -199,7 +203,7 @@ mod tests {
     #[test]
     fn instance_norm_applies_scale_and_shift() {
         let device = Default::default();
-        let mut norm = InstanceNorm::<B>::new(2, &device);
+        let mut norm = InstanceNorm::<B>::new(2, crate::kernels::norm::EPS, &device);
         norm.gamma = Param::from_data([2.0f32, 0.5], &device);
         norm.beta = Param::from_data([1.0f32, -3.0], &device);
         let x = Tensor::<B, 4>::from_data([[[[1.0f32, 3.0]], [[10.0, 20.0]]]], &device);

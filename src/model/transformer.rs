@@ -34,17 +34,20 @@ impl<B: Kernels> Transformer<B> {
     /// A freshly initialized network (PyTorch-style default init).
     pub fn new(config: &TransformerConfig, device: &B::Device) -> Self {
         let [c1, c2, c3] = config.channels();
+        let eps = config.norm_eps;
         Self {
-            conv1: ConvNorm::new(3, c1, 9, 1, true, device),
-            conv2: ConvNorm::new(c1, c2, 3, 2, true, device),
-            conv3: ConvNorm::new(c2, c3, 3, 2, true, device),
+            conv1: ConvNorm::new(3, c1, 9, 1, true, eps, device),
+            conv2: ConvNorm::new(c1, c2, 3, 2, true, eps, device),
+            conv3: ConvNorm::new(c2, c3, 3, 2, true, eps, device),
             res: (0..config.residual_blocks)
-                .map(|_| ResidualBlock::new(c3, device))
+                .map(|_| ResidualBlock::new(c3, eps, device))
                 .collect(),
-            up1: ConvNorm::new(c3, c2, 3, 1, true, device),
-            up2: ConvNorm::new(c2, c1, 3, 1, true, device),
+            up1: ConvNorm::new(c3, c2, 3, 1, true, eps, device),
+            up2: ConvNorm::new(c2, c1, 3, 1, true, eps, device),
             out: ReflectConv::new(c1, 3, 9, 1, device),
-            out_norm: config.output_norm.then(|| InstanceNorm::new(3, device)),
+            out_norm: config
+                .output_norm
+                .then(|| InstanceNorm::new(3, eps, device)),
             output_scale: config.output_scale,
         }
     }

@@ -229,9 +229,9 @@ fn optimize_scale<B: TrainKernels>(
         objective.content_target(picture::to_tensor::<B>(std::slice::from_ref(photo), device));
     let weights = &settings.spec;
     let evaluations = Cell::new(0usize);
-    // The terms of every evaluation since the last iteration, found again by the total they
-    // sum to: the optimizer reports a total, and a backtracking L-BFGS evaluates points it
-    // then rejects.
+    // The terms of every evaluation since the last iteration. An iteration that moves ends
+    // on the point it accepts (L-BFGS returns at the first acceptable step; Adam evaluates
+    // once), so that point's terms are the last ones here.
     let seen: RefCell<Vec<Losses>> = RefCell::new(Vec::new());
     let mut evaluate = |x: &[f32]| -> Evaluation {
         evaluations.set(evaluations.get() + 1);
@@ -306,12 +306,9 @@ fn optimize_scale<B: TrainKernels>(
         {
             let mut seen = seen.borrow_mut();
             first.get_or_insert(seen[0]);
-            last = seen
-                .iter()
-                .rev()
-                .find(|l| l.total == report.loss)
-                .copied()
-                .unwrap_or(last);
+            if report.moved {
+                last = *seen.last().expect("an iteration evaluates");
+            }
             seen.clear();
         }
         current.data = match &opt {

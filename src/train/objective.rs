@@ -12,16 +12,16 @@ use crate::model::vgg::{self, Vgg19};
 use crate::picture::{self, Planar};
 
 /// The training defaults (Gram F·Fᵀ/(C·H·W) of features of 0..255 Caffe input). Style
-/// weight 1 keeps the photo's subject recognizable from the first few hundred steps; at 3
-/// and 10 (the seed article's ratio) the first hundreds of steps paint the painting's
-/// texture over everything and subjects become blobs (the-scream, 200 steps, previews
-/// 128-px crops, compared in issue 4).
+/// weight 5: with the instance norms' epsilon at 1e-5 the first hundreds of steps at 3 and
+/// 10 turned subjects into blobs (issue 4), so the default was 1; with the epsilon at 0.1
+/// (`model::config::NORM_EPS`) the subjects stay recognizable at 5 (the-scream from
+/// scratch, previews at steps 25 and 50), and lengstrom's ratio is 13.3 in these units.
 pub mod defaults {
     pub const CONTENT_LAYER: &str = "block4_conv2";
     pub const STYLE_LAYERS: &str =
         "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1";
     pub const CONTENT_WEIGHT: f64 = 1.0;
-    pub const STYLE_WEIGHT: f64 = 1.0;
+    pub const STYLE_WEIGHT: f64 = 5.0;
     pub const TV_WEIGHT: f64 = 1e-2;
     /// The peak penalty's weight (see `loss::peak_penalty`) and the style loss's grid
     /// (1: the whole crop's Gram), against blobs. The evidence so far (the-scream, style
@@ -87,7 +87,10 @@ impl LossSpec {
 /// Unweighted loss terms of a batch, each a one-element tensor.
 pub struct Terms<B: Kernels> {
     pub content: Tensor<B, 1>,
+    /// The sum of `style_by_layer`.
     pub style: Tensor<B, 1>,
+    /// The style loss of each of the spec's style layers, in their order.
+    pub style_by_layer: Vec<Tensor<B, 1>>,
     pub tv: Tensor<B, 1>,
 }
 
@@ -194,15 +197,24 @@ impl<B: Kernels> Objective<B> {
         image: Tensor<B, 4>,
     ) -> Terms<B> {
         let content = loss::content_loss(features.content, content_target);
-        let style = features
+        let style_by_layer: Vec<Tensor<B, 1>> = features
             .style
             .into_iter()
             .zip(&self.style_grams)
             .map(|(f, g)| loss::style_loss_tiled(f, g.clone(), self.spec.style_tiles))
+            .collect();
+        let style = style_by_layer
+            .iter()
+            .cloned()
             .reduce(|a, b| a + b)
             .unwrap_or_else(|| Tensor::zeros([1], &image.device()));
         let tv = loss::total_variation(image);
-        Terms { content, style, tv }
+        Terms {
+            content,
+            style,
+            style_by_layer,
+            tv,
+        }
     }
 
     /// The weighted terms (content, style, tv) whose sum training minimizes.

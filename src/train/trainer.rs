@@ -43,6 +43,10 @@ pub struct TrainSettings {
     /// Instance norm on the output layer ([`TransformerConfig::output_norm`]).
     #[serde(default)]
     pub output_norm: bool,
+    /// The instance norms' epsilon ([`TransformerConfig::norm_eps`]); checkpoints without
+    /// it used the legacy one.
+    #[serde(default = "legacy_norm_eps")]
+    pub norm_eps: f64,
     pub residual_blocks: usize,
     pub content_layer: String,
     pub style_layers: Vec<String>,
@@ -71,6 +75,10 @@ fn one() -> usize {
 
 fn legacy_output_scale() -> f32 {
     crate::model::config::LEGACY_OUTPUT_SCALE
+}
+
+fn legacy_norm_eps() -> f64 {
+    crate::model::config::LEGACY_NORM_EPS
 }
 
 /// Which trained network a run started from (`--init`).
@@ -136,7 +144,8 @@ pub fn train<B: TrainKernels>(
 ) -> Result<TrainReport, Error> {
     let config = TransformerConfig::new(settings.width, settings.residual_blocks)
         .with_output_scale(settings.output_scale)
-        .with_output_norm(settings.output_norm);
+        .with_output_norm(settings.output_norm)
+        .with_norm_eps(settings.norm_eps);
     config.validate().map_err(Error::Usage)?;
     if !settings.image_size.is_multiple_of(4) || settings.image_size < 16 {
         return Err(Error::Usage(format!(

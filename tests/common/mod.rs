@@ -87,6 +87,19 @@ pub fn assert_clean_failure(output: &std::process::Output, must_mention: &str) {
     );
 }
 
+/// Sends `signal` (e.g. "-INT") to a running child, then waits for it: its output, and its
+/// stderr as text.
+pub fn signal_and_wait(child: std::process::Child, signal: &str) -> (std::process::Output, String) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} failed");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stderr)
+}
+
 /// Asserts that a run succeeded, showing its stderr when it did not.
 pub fn assert_ok(output: &std::process::Output) {
     assert!(
