@@ -215,7 +215,8 @@ pub struct TrainArgs {
 
     /// The instance norms' variance epsilon: a channel whose spread over a picture is well
     /// below sqrt(EPS) is left small instead of scaled up to unit spread, so the network
-    /// can quiet a channel without a blob. Default: the --init style's, else 1e-5.
+    /// can quiet a channel without a blob. Default: the --init style's, else 0.1 (the first
+    /// styles have 1e-5).
     #[arg(long, value_name = "EPS", value_parser = parse_norm_eps)]
     pub norm_eps: Option<f64>,
 

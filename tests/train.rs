@@ -622,6 +622,23 @@ fn init_starts_from_a_trained_style_and_records_it() {
     assert!(!dir.path().join("c.safetensors").exists());
 }
 
+/// Stylizes a generated 70x50 picture (written to `dir` as still.png) with `style` through
+/// `faststyle image`, into `dir/out`, and returns the result.
+fn stylize_still(dir: &Path, style: &str, out: &str) -> image::RgbImage {
+    image::RgbImage::from_fn(70, 50, |x, y| {
+        image::Rgb([(3 * x) as u8, (5 * y) as u8, 90])
+    })
+    .save(dir.join("still.png"))
+    .unwrap();
+    let run = faststyle()
+        .current_dir(dir)
+        .args(["image", "still.png", "--style", style, "-o", out])
+        .output()
+        .unwrap();
+    assert_ok(&run);
+    image::open(dir.join(out)).unwrap().to_rgb8()
+}
+
 #[test]
 fn the_output_norm_is_trained_saved_loaded_and_kept_by_init() {
     let dir = tempfile::tempdir().unwrap();
@@ -641,26 +658,7 @@ fn the_output_norm_is_trained_saved_loaded_and_kept_by_init() {
     );
 
     // The style stylizes like any other.
-    let still = dir.path().join("still.png");
-    image::RgbImage::from_fn(70, 50, |x, y| {
-        image::Rgb([(3 * x) as u8, (5 * y) as u8, 90])
-    })
-    .save(&still)
-    .unwrap();
-    let out = faststyle()
-        .current_dir(dir.path())
-        .args([
-            "image",
-            "still.png",
-            "--style",
-            "a.safetensors",
-            "-o",
-            "s.png",
-        ])
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let stylized = image::open(dir.path().join("s.png")).unwrap().to_rgb8();
+    let stylized = stylize_still(dir.path(), "a.safetensors", "s.png");
     assert_eq!(stylized.dimensions(), (70, 50));
 
     // --init keeps it without the flag; a style without one cannot take one on.
@@ -692,22 +690,7 @@ fn the_norm_epsilon_is_trained_with_saved_and_kept_by_init() {
     assert_eq!(a.meta.training["norm_eps"], 0.5);
 
     // The same weights under another epsilon paint another picture: the file's is used.
-    let still = dir.path().join("still.png");
-    image::RgbImage::from_fn(64, 48, |x, y| {
-        image::Rgb([(3 * x) as u8, (5 * y) as u8, 90])
-    })
-    .save(&still)
-    .unwrap();
-    let stylize = |style: &str, out: &str| {
-        let run = faststyle()
-            .current_dir(dir.path())
-            .args(["image", "still.png", "--style", style, "-o", out])
-            .output()
-            .unwrap();
-        assert_ok(&run);
-        image::open(dir.path().join(out)).unwrap().to_rgb8()
-    };
-    let with_file_eps = stylize("a.safetensors", "a.png");
+    let with_file_eps = stylize_still(dir.path(), "a.safetensors", "a.png");
     let mut other = a.clone();
     other.config.norm_eps = faststyle::model::config::LEGACY_NORM_EPS;
     other
@@ -717,7 +700,7 @@ fn the_norm_epsilon_is_trained_with_saved_and_kept_by_init() {
             true,
         )
         .unwrap();
-    let with_tiny_eps = stylize("tiny-eps.safetensors", "b.png");
+    let with_tiny_eps = stylize_still(dir.path(), "tiny-eps.safetensors", "b.png");
     assert_ne!(with_file_eps.as_raw(), with_tiny_eps.as_raw());
 
     // --init keeps it without the flag and refuses another.

@@ -10,11 +10,33 @@ use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::kernels::Kernels;
-use crate::model::StyleFile;
 use crate::model::file::EXTENSION;
 use crate::model::vgg;
+use crate::model::{StyleFile, TransformerConfig};
 use crate::train::trainer::{InitStyle, RunPaths};
 use crate::train::{TrainReport, TrainSettings, train};
+
+/// An architecture setting of the run: the `--init` style's (a different `flag` value is
+/// refused, since the trained weights belong to that architecture), else `given`, else
+/// `default`.
+fn inherited<T: Copy + PartialEq + std::fmt::Display>(
+    flag: &str,
+    what: &str,
+    given: Option<T>,
+    init: Option<(&TransformerConfig, &Path)>,
+    of: impl Fn(&TransformerConfig) -> T,
+    default: T,
+) -> Result<T> {
+    match (init, given) {
+        (Some((config, path)), Some(v)) if v != of(config) => Err(Error::Usage(format!(
+            "{flag} {v} differs from the {what} {} of --init {}",
+            of(config),
+            path.display()
+        ))),
+        (Some((config, _)), _) => Ok(of(config)),
+        (None, v) => Ok(v.unwrap_or(default)),
+    }
+}
 
 /// One training run on the backend `device::dispatch` picks, differentiated by `Autodiff`.
 struct Training<'a> {
@@ -62,28 +84,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         })?;
     let vgg_path = vgg::weights_path(args.vgg.as_deref());
     let init = args.init.as_deref().map(catalog::load).transpose()?;
-    let width = match (&init, args.width) {
-        (Some((style, path)), Some(w)) if w != style.config.width => {
-            return Err(Error::Usage(format!(
-                "--width {w} differs from the width {} of --init {}",
-                style.config.width,
-                path.display()
-            )));
-        }
-        (Some((style, _)), _) => style.config.width,
-        (None, w) => w.unwrap_or(1.0),
-    };
-    let norm_eps = match (&init, args.norm_eps) {
-        (Some((style, path)), Some(e)) if e != style.config.norm_eps => {
-            return Err(Error::Usage(format!(
-                "--norm-eps {e} differs from the epsilon {} of --init {}",
-                style.config.norm_eps,
-                path.display()
-            )));
-        }
-        (Some((style, _)), _) => style.config.norm_eps,
-        (None, e) => e.unwrap_or(crate::model::config::NORM_EPS),
-    };
+    let from_init = init
+        .as_ref()
+        .map(|(style, path)| (&style.config, path.as_path()));
+    let width = inherited("--width", "width", args.width, from_init, |c| c.width, 1.0)?;
+    let norm_eps = inherited(
+        "--norm-eps",
+        "epsilon",
+        args.norm_eps,
+        from_init,
+        |c| c.norm_eps,
+        crate::model::config::NORM_EPS,
+    )?;
     let settings = TrainSettings {
         style_image: args.style_image.clone(),
         dataset: args.dataset.clone(),

@@ -27,7 +27,7 @@ fn legacy_output_scale() -> f32 {
 /// yellow blobs by step 25 that stayed at 50, against none through step 503 and lower
 /// content and style losses at every step logged. Without those two terms 0.1 alone still
 /// grew dark-red blobs by step 50: the three work together.
-/// The pre-norm spread of a freshly initialized layer is about 0.17, so 0.1 leaves the
+/// The pre-norm variance of a freshly initialized layer is about 0.17, so 0.1 leaves the
 /// signal through the layers alive at the start.
 pub const NORM_EPS: f64 = 0.1;
 /// The epsilon of style files that record none (PyTorch's).
