@@ -39,7 +39,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct VideoArgs {
-    /// The video to stylize (anything FFmpeg reads: mp4, mkv, mov, webm, avi, ...).
+    /// The video to stylize: a file (anything FFmpeg reads: mp4, mkv, mov, webm, avi, ...),
+    /// `-` or `pipe:` for stdin, a URL (http://, rtmp://, udp://, ...), or a picture
+    /// sequence such as frames/%05d.png.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
@@ -47,10 +49,32 @@ pub struct VideoArgs {
     #[arg(short, long, default_value = crate::catalog::DEFAULT_STYLE)]
     pub style: String,
 
-    /// Output file; its extension picks the container (mp4, mkv, mov, ...).
-    /// Default: INPUT's name with -STYLE added, as .mp4, beside it.
+    /// Output: a file (its extension picks the container: mp4, mkv, mov, ...; or -f),
+    /// `-` or `pipe:` for stdout (with -f), a URL (udp://, rtmp://, ...), or a picture
+    /// sequence such as out/%05d.png. A file or sequence appears only when complete; a
+    /// pipe or stream is written as it goes. Default: INPUT's name with -STYLE added, as
+    /// .mp4, beside it.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
+
+    /// The output, given after the input as with ffmpeg (`faststyle video - -f nut -`):
+    /// the same as -o.
+    #[arg(value_name = "OUTPUT", conflicts_with = "output")]
+    pub output_arg: Option<PathBuf>,
+
+    /// The output's container, as ffmpeg's -f before an output: nut, matroska, mp4,
+    /// mpegts, image2, ... Needed where the name does not tell it (stdout, most URLs).
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// The input's format, as ffmpeg's -f before -i (FFmpeg probes it when not given).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+
+    /// An option for the input's demuxer or protocol, as ffmpeg's options before -i;
+    /// repeatable. E.g. framerate=30 for a picture sequence (25 otherwise).
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub input_options: Vec<(String, String)>,
 
     /// Frames per network run. Default: 4 on a GPU, 1 on the CPU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -67,9 +91,11 @@ pub struct VideoArgs {
     #[arg(long, default_value = "medium")]
     pub preset: String,
 
-    /// Video encoder (any FFmpeg encoder in this build: libx264, libx265, libvpx-vp9, ...).
-    #[arg(long, default_value = "libx264")]
-    pub codec: String,
+    /// Video encoder (any FFmpeg encoder in this build: libx264, libx265, libvpx-vp9,
+    /// png, ...). Default: libx264 where the container holds H.264, else the container's
+    /// own (png for .png pictures, VP9 for webm).
+    #[arg(long)]
+    pub codec: Option<String>,
 
     /// Keep the input's colours: apply the style to luminance only.
     #[arg(long)]
@@ -539,6 +565,13 @@ fn parse_output_scale(s: &str) -> Result<f32, String> {
 
 fn parse_norm_eps(s: &str) -> Result<f64, String> {
     parse_in(s, crate::model::config::NORM_EPS_RANGE)
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
 }
 
 fn parse_unit_interval(s: &str) -> Result<f32, String> {

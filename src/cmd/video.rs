@@ -7,11 +7,12 @@ use crate::catalog;
 use crate::cli::VideoArgs;
 use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::interrupt;
 use crate::model::StyleFile;
 use crate::progress::format_duration;
 use crate::stylize::{StyleOptions, Stylizer};
+use crate::video::destination::Destination;
+use crate::video::endpoint::Endpoint;
 use crate::video::pipeline::{self, PipelineConfig, Report};
 use crate::video::sink::{EncodeSettings, Sink};
 use crate::video::source::Source;
@@ -23,10 +24,13 @@ pub fn run(args: VideoArgs) -> Result<()> {
 /// Runs the whole job; `quiet` skips the final report (for `faststyle bench`).
 pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     crate::video::init_ffmpeg();
-    if !args.input.is_file() {
+    let input = Endpoint::parse(&args.input);
+    if let Endpoint::File(path) = &input
+        && !path.is_file()
+    {
         return Err(Error::Input {
-            path: args.input.clone(),
-            detail: if args.input.exists() {
+            path: path.clone(),
+            detail: if path.exists() {
                 "is not a file".to_string()
             } else {
                 "no such file".to_string()
@@ -35,25 +39,32 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     }
     let (style, style_path) = catalog::load(&args.style)?;
     let style_name = file_stem(&style_path);
-    let output = args.output.clone().unwrap_or_else(|| {
-        args.input
-            .with_file_name(format!("{}-{style_name}.mp4", file_stem(&args.input)))
-    });
-    check_output(&args.input, &output, args.overwrite)?;
+    let output = match (args.output.as_ref().or(args.output_arg.as_ref()), &input) {
+        (Some(o), _) => Endpoint::parse(o),
+        (None, Endpoint::File(path)) => {
+            Endpoint::File(path.with_file_name(format!("{}-{style_name}.mp4", file_stem(path))))
+        }
+        (None, _) => {
+            return Err(Error::Usage(
+                "give -o OUTPUT when the input is stdin, a URL or a picture sequence".to_string(),
+            ));
+        }
+    };
+    let destination =
+        Destination::prepare(&output, &input, args.format.as_deref(), args.overwrite)?;
     let spec = args.device.resolve();
     device::check_device(spec)?;
 
-    let source = Source::open(&args.input)?;
+    let source = Source::open(&input, args.input_format.as_deref(), &args.input_options)?;
     if let (Some(start), Some(total)) = (args.start, source.duration_seconds)
         && start >= total
     {
         return Err(Error::Usage(format!(
             "--start {start} s is past the end of {} ({total:.2} s)",
-            args.input.display()
+            source.path.display()
         )));
     }
     let (width, height) = output_size(source.width, source.height, args.max_height);
-    let temp = temp_output(&output)?;
     let settings = EncodeSettings {
         codec: args.codec.clone(),
         crf: args.crf,
@@ -61,14 +72,22 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     };
     let mut warnings = Vec::new();
     let sink = Sink::open(
-        temp.path(),
-        &output,
+        &destination.url(),
+        &destination.name(),
+        args.format.as_deref(),
+        destination.streaming(),
         &source,
         width,
         height,
         &settings,
         &mut warnings,
     )?;
+    if destination.streaming() {
+        warnings.push(format!(
+            "{} is written as frames are done: if this run fails or is stopped, what was sent stays, cut short",
+            destination.name().display()
+        ));
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -78,7 +97,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         .unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 4 });
     eprintln!(
         "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), device {spec}, batch {batch}",
-        args.input.display(),
+        source.path.display(),
         source.width,
         source.height,
         source.pixel_format,
@@ -88,10 +107,10 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
             .filter(|r| r.abs() > 0.5)
             .map(|r| format!(", rotated {r:.0}°"))
             .unwrap_or_default(),
-        output.display(),
+        destination.name().display(),
         sink.width,
         sink.height,
-        settings.codec,
+        sink.codec,
         sink.pixel_format,
         style_name,
         style.config.describe(),
@@ -119,22 +138,10 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
             config,
         },
     )?;
-    let persisted = if args.overwrite {
-        temp.persist(&output)
-    } else {
-        temp.persist_noclobber(&output)
-    };
-    persisted.map_err(|e| match e.error.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::OutputExists {
-            path: output.clone(),
-        },
-        _ => Error::Output {
-            path: output.clone(),
-            detail: fsutil::describe_io(&e.error),
-        },
-    })?;
+    let name = destination.name();
+    destination.commit(args.overwrite)?;
     if !quiet {
-        print_report(&report, &output);
+        print_report(&report, &name);
     }
     Ok(report)
 }
@@ -163,43 +170,6 @@ fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".to_string())
-}
-
-fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
-    if fsutil::same_file(input, output) {
-        return Err(Error::Usage(format!(
-            "{} is both input and output; choose another output",
-            input.display()
-        )));
-    }
-    if output.is_dir() {
-        return Err(Error::Output {
-            path: output.to_path_buf(),
-            detail: "is a folder; give a file name".to_string(),
-        });
-    }
-    if !overwrite && output.exists() {
-        return Err(Error::OutputExists {
-            path: output.to_path_buf(),
-        });
-    }
-    if output.extension().is_none() {
-        return Err(Error::Output {
-            path: output.to_path_buf(),
-            detail: "has no extension to pick the container by (use .mp4, .mkv or .mov)"
-                .to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// A hidden temporary file beside the output with the output's extension, so FFmpeg picks
-/// the same container; renamed into place only when the video is complete.
-fn temp_output(output: &Path) -> Result<tempfile::NamedTempFile> {
-    fsutil::temp_beside(output, true).map_err(|e| Error::Output {
-        path: output.to_path_buf(),
-        detail: fsutil::describe_io(&e),
-    })
 }
 
 /// The frame size after `--max-height`: aspect kept, even sides (encoders need them).

@@ -6,13 +6,14 @@ use std::path::Path;
 use ffmpeg_next as ff;
 
 use super::convert::ToRgb;
+use super::endpoint::Endpoint;
 use super::source::Source;
 use crate::error::Error;
 use crate::picture::Planar;
 
 /// Up to `limit` frames from the start, scaled to at most `max_height` rows.
 pub fn read_frames(path: &Path, limit: usize, max_height: u32) -> Result<Vec<Planar>, Error> {
-    let mut source = Source::open(path)?;
+    let mut source = Source::open(&Endpoint::File(path.to_path_buf()), None, &[])?;
     let input_error = |detail: String| Error::Input {
         path: path.to_path_buf(),
         detail,

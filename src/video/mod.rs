@@ -4,6 +4,10 @@
 #[cfg(feature = "video")]
 pub mod convert;
 #[cfg(feature = "video")]
+pub mod destination;
+#[cfg(feature = "video")]
+pub mod endpoint;
+#[cfg(feature = "video")]
 pub mod frames;
 #[cfg(feature = "video")]
 pub mod pipeline;

@@ -306,10 +306,16 @@ fn decode_stage(
     let end_s = config.duration.map(|d| start_s + d);
     if start_s > 0.0 {
         let target = (start_s * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
-        source
-            .input
-            .seek(target, ..target)
-            .map_err(|e| input_error(format!("cannot seek to {start_s} s: {e}")))?;
+        // stdin and live streams cannot seek: they are decoded from where they are
+        // instead; the frames before the start are dropped by their timestamps either way.
+        if source.seekable()
+            && let Err(e) = source.input.seek(target, ..target)
+        {
+            warnings.push(format!(
+                "cannot seek in {} ({e}); decoding from the beginning to reach --start",
+                path.display()
+            ));
+        }
     }
     let shift = config.start.is_some();
     // Timestamps are shifted so that the cut starts at 0 in every stream alike.

@@ -9,13 +9,15 @@ use ff::{Dictionary, Packet, Rational, codec, encoder, ffi};
 use ffmpeg_next as ff;
 
 use super::convert::{ColorModel, is_jpeg_format};
+use super::endpoint;
 use super::source::Source;
 use crate::error::Error;
 
 /// Encoder choices from the command line.
 #[derive(Debug, Clone)]
 pub struct EncodeSettings {
-    pub codec: String,
+    /// None: the container's usual encoder (see `endpoint::default_encoder`).
+    pub codec: Option<String>,
     pub crf: u8,
     pub preset: String,
 }
@@ -42,15 +44,22 @@ pub struct Sink {
     pub height: u32,
     pub copies: Vec<CopiedStream>,
     pub path: PathBuf,
+    /// The video encoder's name.
+    pub codec: String,
 }
 
 impl Sink {
-    /// Opens `temp_path` (named like the final output, so the container follows its
-    /// extension), maps the streams and writes the header. `warnings` collects streams
-    /// that had to be dropped and similar notes for the user.
+    /// Opens `url` (a temporary file named like the final output, a pattern, stdout or a
+    /// stream; `name` is what messages call it), in the container `format` names or its
+    /// name implies, maps the streams and writes the header. `streaming`: the output cannot
+    /// be seeked back in (a pipe or a network stream). `warnings` collects streams that had
+    /// to be dropped and similar notes for the user.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
-        temp_path: &Path,
-        output_name: &Path,
+        url: &str,
+        name: &Path,
+        format: Option<&str>,
+        streaming: bool,
         source: &Source,
         width: u32,
         height: u32,
@@ -58,20 +67,24 @@ impl Sink {
         warnings: &mut Vec<String>,
     ) -> Result<Self, Error> {
         let out_err = |detail: String| Error::Output {
-            path: output_name.to_path_buf(),
+            path: name.to_path_buf(),
             detail,
         };
-        let mut output = ff::format::output(temp_path).map_err(|e| {
-            out_err(format!(
-                "its extension names no container FFmpeg can write (use .mp4, .mkv or .mov): {e}"
-            ))
-        })?;
-        let codec = encoder::find_by_name(&settings.codec)
+        let mut output = endpoint::open_output(url, format).map_err(out_err)?;
+        let container = output.format().name().to_string();
+        let codec_name = match &settings.codec {
+            Some(c) => c.clone(),
+            None => endpoint::default_encoder(&output, url).ok_or_else(|| {
+                Error::Usage(format!(
+                    "this FFmpeg has no video encoder for the {container} container; name one with --codec"
+                ))
+            })?,
+        };
+        let codec = encoder::find_by_name(&codec_name)
             .filter(|c| c.medium() == Media::Video)
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "no video encoder named '{}' in this FFmpeg (try libx264, libx265, libvpx-vp9, libsvtav1)",
-                    settings.codec
+                    "no video encoder named '{codec_name}' in this FFmpeg (try libx264, libx265, libvpx-vp9, libsvtav1)"
                 ))
             })?;
         let supported: Vec<Pixel> = codec
@@ -106,8 +119,7 @@ impl Sink {
                 )
                 .map_err(|e| {
                     Error::Usage(format!(
-                        "cannot open the {} encoder for {}x{} {:?}: {e}",
-                        settings.codec, width, height, pixel_format
+                        "cannot open the {codec_name} encoder for {width}x{height} {pixel_format:?}: {e}"
                     ))
                 })?;
                 let mut ost = output.stream_mut(next_index).expect("stream just added");
@@ -141,18 +153,26 @@ impl Sink {
                 Media::Attachment => "attachment",
                 _ => "unknown",
             };
-            let supported = unsafe {
-                ffi::avformat_query_codec(
-                    output.format().as_ptr(),
+            let (supported, has_default) = unsafe {
+                let format = output.format().as_ptr();
+                let default = match medium {
+                    Media::Audio => (*format).audio_codec,
+                    Media::Subtitle => (*format).subtitle_codec,
+                    _ => ffi::AVCodecID::AV_CODEC_ID_PROBE, // no default to judge by
+                };
+                let query = ffi::avformat_query_codec(
+                    format,
                     params.id().into(),
                     0, // FF_COMPLIANCE_NORMAL
-                )
+                );
+                (query, default != ffi::AVCodecID::AV_CODEC_ID_NONE)
             };
-            if supported == 0 || medium == Media::Unknown {
+            // A muxer that does not know (negative) but has no default for the medium
+            // (picture sequences and audio) cannot hold it either.
+            if supported == 0 || (supported < 0 && !has_default) || medium == Media::Unknown {
                 warnings.push(format!(
-                    "dropped {kind} stream #{index} ({:?}): the {} container cannot hold it",
+                    "dropped {kind} stream #{index} ({:?}): the {container} container cannot hold it",
                     params.id(),
-                    extension_of(output_name)
                 ));
                 continue;
             }
@@ -192,9 +212,14 @@ impl Sink {
                 }
             }
         }
-        output
-            .write_header()
-            .map_err(|e| out_err(format!("cannot write the container header: {e}")))?;
+        let header = if streaming {
+            output
+                .write_header_with(endpoint::streaming_options(&output))
+                .map(|_| ())
+        } else {
+            output.write_header().map(|_| ())
+        };
+        header.map_err(|e| out_err(format!("cannot write the container header: {e}")))?;
         for copy in &mut copies {
             copy.output_time_base = output
                 .stream(copy.output_index)
@@ -216,7 +241,8 @@ impl Sink {
             width,
             height,
             copies,
-            path: output_name.to_path_buf(),
+            path: name.to_path_buf(),
+            codec: codec_name,
         })
     }
 
@@ -261,12 +287,6 @@ impl Sink {
             detail,
         }
     }
-}
-
-fn extension_of(path: &Path) -> String {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default()
 }
 
 /// The encoder's pixel format: the input's when the encoder takes it (so 10-bit stays

@@ -1,12 +1,13 @@
 //! Opening an input video and describing the stream that will be stylized.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ff::format::stream::Disposition;
 use ff::media::Type as Media;
 use ff::{Rational, ffi};
 use ffmpeg_next as ff;
 
+use super::endpoint::{self, Endpoint, OpenFailure, SequencePattern};
 use crate::error::Error;
 
 /// An opened input and the facts about its video stream that the pipeline needs.
@@ -34,19 +35,40 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn open(path: &Path) -> Result<Self, Error> {
+    /// Opens a file, stdin, a URL or a picture sequence; `format` and `options` are the
+    /// user's `--input-format` and `--input-option`s.
+    pub fn open(
+        endpoint: &Endpoint,
+        format: Option<&str>,
+        options: &[(String, String)],
+    ) -> Result<Self, Error> {
+        let path = endpoint.display(false);
         let input_error = |detail: String| Error::Input {
-            path: path.to_path_buf(),
+            path: path.clone(),
             detail,
         };
-        if !path.exists() {
-            return Err(input_error("no such file".to_string()));
+        match endpoint {
+            Endpoint::File(file) if !file.exists() => {
+                return Err(input_error("no such file".to_string()));
+            }
+            Endpoint::File(file) if file.is_dir() => {
+                return Err(input_error("is a folder, not a video file".to_string()));
+            }
+            Endpoint::Sequence(pattern) if SequencePattern::existing(pattern).is_empty() => {
+                return Err(input_error(format!(
+                    "no pictures in {} match the pattern",
+                    endpoint::folder_of(pattern).display()
+                )));
+            }
+            _ => {}
         }
-        if path.is_dir() {
-            return Err(input_error("is a folder, not a video file".to_string()));
-        }
-        let input = ff::format::input(path)
-            .map_err(|e| input_error(format!("is not a video FFmpeg can read ({e})")))?;
+        let input =
+            endpoint::open_input(&endpoint.url(false), format, options).map_err(|e| match e {
+                OpenFailure::Setting(detail) => Error::Usage(detail),
+                OpenFailure::Media(e) => {
+                    input_error(format!("is not a video FFmpeg can read ({e})"))
+                }
+            })?;
         let stream = input
             .streams()
             .best(Media::Video)
@@ -106,7 +128,7 @@ impl Source {
         };
 
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             video_index: stream.index(),
             time_base,
             frame_rate,
@@ -123,6 +145,16 @@ impl Source {
             duration_seconds,
             input,
         })
+    }
+
+    /// Whether seeking is possible: not in stdin or a live stream, where a demuxer's
+    /// attempt would read the stream away looking for the target.
+    pub fn seekable(&self) -> bool {
+        unsafe {
+            let pb = (*self.input.as_ptr()).pb;
+            // No I/O context: the demuxer opens its own files (a picture sequence).
+            pb.is_null() || (*pb).seekable & ffi::AVIO_SEEKABLE_NORMAL != 0
+        }
     }
 
     /// Rotation in degrees (counter-clockwise, as ffprobe reports it) from the display matrix.
