@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a video: every frame painted, audio and other streams kept.
     Video(VideoArgs),
+    /// Stylize a camera (or any video input) live, in a window, newest frame first.
+    Live(LiveArgs),
     /// Stylize one or more images (or every image in a folder).
     Image(ImageArgs),
     /// List the installed styles.
@@ -156,6 +158,89 @@ pub struct ImageArgs {
     pub device: DeviceArg,
 
     /// Replace existing output files.
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The camera (default /dev/video0, through FFmpeg's v4l2 input) or any FFmpeg input:
+    /// a file, a URL, `-` for stdin.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// A style name or file; give several to switch between them with n and p (default:
+    /// the given style, then every other installed one).
+    #[arg(short, long = "style", default_value = crate::catalog::DEFAULT_STYLE)]
+    pub styles: Vec<String>,
+
+    /// Record what was shown, with wall-clock timestamps: a file (written atomically), a
+    /// URL (udp://, rtmp://, with -f), or a v4l2 output device (-f v4l2 /dev/videoN, a
+    /// virtual camera for video calls).
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// The recording's container, as ffmpeg's -f before an output (mpegts, flv, v4l2, ...).
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// The input's format, as ffmpeg's -f before -i (v4l2 for /dev/video*, else probed).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+
+    /// An option for the input's demuxer or device, as ffmpeg's options before -i;
+    /// repeatable: e.g. video_size=1280x720, framerate=30, input_format=mjpeg.
+    #[arg(long = "input-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub input_options: Vec<(String, String)>,
+
+    /// Stylize at this size. Default: the input's, scaled down to at most 480 lines.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+
+    /// Show the window (default when a display is available).
+    #[arg(long, overrides_with = "no_window")]
+    pub window: bool,
+
+    /// No window: headless, e.g. to stream or record only.
+    #[arg(long)]
+    pub no_window: bool,
+
+    /// Read a file at its own frame rate, as a camera delivers frames (ffmpeg's -re).
+    #[arg(long)]
+    pub realtime: bool,
+
+    /// Stop after this much of the input (seconds or H:MM:SS.s).
+    #[arg(long, value_name = "T", value_parser = crate::video::timecode::parse_time)]
+    pub duration: Option<f64>,
+
+    /// Folder for the snapshots the s key saves.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub snapshot_dir: PathBuf,
+
+    /// Video encoder of the recording. Default: as for `faststyle video`.
+    #[arg(long)]
+    pub codec: Option<String>,
+
+    /// Constant-quality factor of the recording's encoder.
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub crf: u8,
+
+    /// Encoder speed of the recording: fast presets keep up with the camera.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+
+    /// Keep the input's colours: apply the style to luminance only.
+    #[arg(long)]
+    pub preserve_color: bool,
+
+    /// How much of the style to apply: 0 returns the input, 1 the full style.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_unit_interval)]
+    pub strength: f32,
+
+    #[command(flatten)]
+    pub device: DeviceArg,
+
+    /// Replace an existing recording file.
     #[arg(short = 'y', long)]
     pub overwrite: bool,
 }

@@ -11,6 +11,8 @@ pub mod error;
 pub mod fsutil;
 pub mod interrupt;
 pub mod kernels;
+#[cfg(feature = "video")]
+pub mod live;
 pub mod loss;
 pub mod model;
 pub mod optimize;

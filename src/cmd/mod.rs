@@ -4,6 +4,8 @@ pub mod bench;
 pub mod eval;
 pub mod flicker;
 pub mod image;
+#[cfg(feature = "video")]
+pub mod live;
 pub mod optimize;
 pub mod styles;
 pub mod train;
@@ -20,6 +22,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Video(args) => video::run(args),
         #[cfg(not(feature = "video"))]
         Command::Video(_) => Err(crate::video::unsupported()),
+        #[cfg(feature = "video")]
+        Command::Live(args) => live::run(args),
+        #[cfg(not(feature = "video"))]
+        Command::Live(_) => Err(crate::video::unsupported()),
         Command::Image(args) => image::run(args),
         Command::Styles(args) => styles::run(args),
         Command::Train(args) => train::run(args),

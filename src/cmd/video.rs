@@ -14,7 +14,7 @@ use crate::stylize::{StyleOptions, Stylizer};
 use crate::video::destination::Destination;
 use crate::video::endpoint::Endpoint;
 use crate::video::pipeline::{self, PipelineConfig, Report};
-use crate::video::sink::{EncodeSettings, Sink};
+use crate::video::sink::{EncodeSettings, Sink, Timing};
 use crate::video::source::Source;
 
 pub fn run(args: VideoArgs) -> Result<()> {
@@ -76,6 +76,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         &destination.name(),
         args.format.as_deref(),
         destination.streaming(),
+        Timing::Source,
         &source,
         width,
         height,

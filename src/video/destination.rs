@@ -36,6 +36,8 @@ impl Destination {
             detail: detail.to_string(),
         };
         match output {
+            // A device (a v4l2loopback camera) is written directly, as a stream.
+            Endpoint::File(path) if path.starts_with("/dev") => Ok(Self::Stream(output.clone())),
             Endpoint::File(path) => {
                 if let Endpoint::File(input) = input
                     && fsutil::same_file(input, path)

@@ -18,13 +18,8 @@ pub fn read_frames(path: &Path, limit: usize, max_height: u32) -> Result<Vec<Pla
         path: path.to_path_buf(),
         detail,
     };
-    let params = source
-        .input
-        .stream(source.video_index)
-        .expect("video stream")
-        .parameters();
-    let mut decoder = ff::codec::context::Context::from_parameters(params)
-        .and_then(|c| c.decoder().video())
+    let mut decoder = source
+        .video_decoder()
         .map_err(|e| input_error(format!("cannot open the video decoder: {e}")))?;
     let (w, h) = crate::cmd::video::output_size(source.width, source.height, Some(max_height));
     let mut to_rgb = ToRgb::new(w, h);

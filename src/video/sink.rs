@@ -22,6 +22,16 @@ pub struct EncodeSettings {
     pub preset: String,
 }
 
+/// How the output's timestamps relate to the input's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The input's own, passed through; every other stream copied alongside.
+    Source,
+    /// Milliseconds of wall clock, set by the caller (`faststyle live` records what was
+    /// shown, when it was shown); the video alone.
+    WallClock,
+}
+
 /// Where a copied input stream goes.
 #[derive(Debug, Clone, Copy)]
 pub struct CopiedStream {
@@ -60,6 +70,7 @@ impl Sink {
         name: &Path,
         format: Option<&str>,
         streaming: bool,
+        timing: Timing,
         source: &Source,
         width: u32,
         height: u32,
@@ -105,6 +116,10 @@ impl Sink {
         let mut encoder = None;
         let mut next_index = 0;
         let input_streams: Vec<_> = source.input.streams().map(|s| s.index()).collect();
+        let time_base = match timing {
+            Timing::Source => source.time_base,
+            Timing::WallClock => Rational(1, 1000),
+        };
         for index in input_streams {
             let ist = source.input.stream(index).expect("stream index in range");
             if index == source.video_index {
@@ -113,8 +128,8 @@ impl Sink {
                     codec,
                     source,
                     pixel_format,
-                    width,
-                    height,
+                    (width, height),
+                    time_base,
                     settings,
                 )
                 .map_err(|e| {
@@ -141,6 +156,9 @@ impl Sink {
                 encoder = Some(opened);
                 video_output_index = next_index;
                 next_index += 1;
+                continue;
+            }
+            if timing == Timing::WallClock {
                 continue;
             }
             let params = ist.parameters();
@@ -345,8 +363,8 @@ fn open_encoder(
     codec: ff::Codec,
     source: &Source,
     format: Pixel,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
+    time_base: Rational,
     settings: &EncodeSettings,
 ) -> Result<(encoder::Video, Rational), ff::Error> {
     let global_header = output
@@ -362,8 +380,8 @@ fn open_encoder(
     enc.set_width(width);
     enc.set_height(height);
     enc.set_format(format);
-    // Input timestamps pass through unchanged: the encoder works in the input's time base.
-    enc.set_time_base(source.time_base);
+    // Timestamps pass through unchanged: the encoder works in the time base they are in.
+    enc.set_time_base(time_base);
     enc.set_frame_rate(Some(source.frame_rate));
     if source.sample_aspect_ratio.numerator() > 0 {
         enc.set_aspect_ratio(source.sample_aspect_ratio);
@@ -387,8 +405,7 @@ fn open_encoder(
     }
     let opened = enc.open_as_with(codec, options)?;
     ost.set_parameters(&opened);
-    ost.set_time_base(source.time_base);
+    ost.set_time_base(time_base);
     ost.set_avg_frame_rate(source.frame_rate);
-    let time_base = source.time_base;
     Ok((opened, time_base))
 }

@@ -147,6 +147,21 @@ impl Source {
         })
     }
 
+    /// A decoder for the video stream, single-threaded: it hands each frame out as soon as
+    /// it is decoded (frame threading would hold several back).
+    pub fn video_decoder(&self) -> Result<ff::decoder::Video, ff::Error> {
+        let params = self
+            .input
+            .stream(self.video_index)
+            .expect("video stream")
+            .parameters();
+        let mut ctx = ff::codec::context::Context::from_parameters(params)?;
+        unsafe {
+            (*ctx.as_mut_ptr()).pkt_timebase = self.time_base.into();
+        }
+        ctx.decoder().video()
+    }
+
     /// Whether seeking is possible: not in stdin or a live stream, where a demuxer's
     /// attempt would read the stream away looking for the target.
     pub fn seekable(&self) -> bool {
