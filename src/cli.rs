@@ -22,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a video: every frame painted, audio and other streams kept.
     Video(VideoArgs),
+    /// Put the chunks of a split `video --chunk` run together with the source's audio and
+    /// other streams.
+    Join(JoinArgs),
     /// Stylize a camera (or any video input) live, in a window, newest frame first.
     Live(LiveArgs),
     /// Stylize one or more images (or every image in a folder).
@@ -118,6 +121,50 @@ pub struct VideoArgs {
     /// Stylize only this long (seconds or H:MM:SS.s).
     #[arg(long, value_name = "T", value_parser = crate::video::timecode::parse_time)]
     pub duration: Option<f64>,
+
+    /// Write only chunk K of N (numbered from 0): an exact range of frames, encoded video
+    /// only, into the folder given as the output (chunk-KKKK-of-NNNN.nut and its manifest).
+    /// A chunk already there that verifies is skipped. `faststyle join` puts them together.
+    #[arg(long, value_name = "K/N", conflicts_with_all = ["chunks", "start", "duration"])]
+    pub chunk: Option<String>,
+
+    /// Split into N chunks; which one this run writes is --chunk-index, else
+    /// $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX (a job array's index).
+    #[arg(long, value_name = "N", conflicts_with_all = ["start", "duration"],
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunks: Option<u32>,
+
+    /// The chunk this run writes, with --chunks.
+    #[arg(long, value_name = "K", requires = "chunks")]
+    pub chunk_index: Option<u32>,
+
+    /// Replace an existing output file.
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The video the chunks were made from (its audio, subtitles, chapters and metadata are
+    /// copied into the result).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The folder the chunks were written to.
+    #[arg(long, value_name = "DIR")]
+    pub chunks: PathBuf,
+
+    /// The joined video (a file, written atomically; `-` with -f for stdout).
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// The output, given after the input as with ffmpeg: the same as -o.
+    #[arg(value_name = "OUTPUT", conflicts_with = "output")]
+    pub output_arg: Option<PathBuf>,
+
+    /// The output's container where its name does not tell it.
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
 
     /// Replace an existing output file.
     #[arg(short = 'y', long)]

@@ -322,6 +322,9 @@ fn time_video(
         max_height: None,
         start: None,
         duration: None,
+        chunk: None,
+        chunks: None,
+        chunk_index: None,
         overwrite: true,
     };
     let report = super::video::stylize_video(&video_args, true)?;

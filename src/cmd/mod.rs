@@ -5,6 +5,8 @@ pub mod eval;
 pub mod flicker;
 pub mod image;
 #[cfg(feature = "video")]
+pub mod join;
+#[cfg(feature = "video")]
 pub mod live;
 pub mod optimize;
 pub mod styles;
@@ -22,6 +24,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Video(args) => video::run(args),
         #[cfg(not(feature = "video"))]
         Command::Video(_) => Err(crate::video::unsupported()),
+        #[cfg(feature = "video")]
+        Command::Join(args) => join::run(args),
+        #[cfg(not(feature = "video"))]
+        Command::Join(_) => Err(crate::video::unsupported()),
         #[cfg(feature = "video")]
         Command::Live(args) => live::run(args),
         #[cfg(not(feature = "video"))]

@@ -11,6 +11,7 @@ use crate::interrupt;
 use crate::model::StyleFile;
 use crate::progress::format_duration;
 use crate::stylize::{StyleOptions, Stylizer};
+use crate::video::chunk::{self, ChunkSpec, FrameIndex, Manifest};
 use crate::video::destination::Destination;
 use crate::video::endpoint::Endpoint;
 use crate::video::pipeline::{self, PipelineConfig, Report};
@@ -39,6 +40,9 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     }
     let (style, style_path) = catalog::load(&args.style)?;
     let style_name = file_stem(&style_path);
+    if let Some(spec) = ChunkSpec::resolve(args.chunk.as_deref(), args.chunks, args.chunk_index)? {
+        return stylize_chunk(args, spec, &input, style, style_path, quiet);
+    }
     let output = match (args.output.as_ref().or(args.output_arg.as_ref()), &input) {
         (Some(o), _) => Endpoint::parse(o),
         (None, Endpoint::File(path)) => {
@@ -122,6 +126,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         height: sink.height,
         start: args.start,
         duration: args.duration,
+        frames: None,
     };
     interrupt::install();
     let report = device::dispatch(
@@ -145,6 +150,166 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         print_report(&report, &name);
     }
     Ok(report)
+}
+
+/// `--chunk K/N`: writes one chunk of a split run into the output folder, or skips it
+/// when a verified one is already there (a job engine's retry is a resume).
+fn stylize_chunk(
+    args: &VideoArgs,
+    spec: ChunkSpec,
+    input: &Endpoint,
+    style: StyleFile,
+    style_path: PathBuf,
+    quiet: bool,
+) -> Result<Report> {
+    let Endpoint::File(input_path) = input else {
+        return Err(Error::Usage(
+            "--chunk needs a video file as the input (every chunk's process reads it)".to_string(),
+        ));
+    };
+    let dir = args
+        .output
+        .as_ref()
+        .or(args.output_arg.as_ref())
+        .ok_or_else(|| {
+            Error::Usage("--chunk needs -o DIR, the folder every chunk is written to".to_string())
+        })?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Output {
+            path: dir.clone(),
+            detail: "is a file; with --chunk the output is the folder of chunks".to_string(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Output {
+        path: dir.clone(),
+        detail: crate::fsutil::describe_io(&e),
+    })?;
+    let index = FrameIndex::scan(input_path)?;
+    let range = index.range(spec);
+    let settings = chunk_settings(args, &style, &style_path);
+    let (file, manifest_path) = chunk::paths(dir, spec);
+    let label = format!("chunk {} of {}", spec.index, spec.count);
+    if let Ok(done) = Manifest::read(&manifest_path) {
+        // The same source may sit at another path on another machine.
+        let fresh = Manifest {
+            bytes: done.bytes,
+            crc32: done.crc32.clone(),
+            source_name: done.source_name.clone(),
+            ..Manifest::new_unchecked(spec, &index, input_path, settings.clone())
+        };
+        if done == fresh && done.verify_file(dir).is_none() {
+            eprintln!(
+                "{label} ({} frames) is already in {} and verifies; skipped",
+                done.frames,
+                dir.display()
+            );
+            return Ok(Report::default());
+        }
+    }
+    // Whatever is there is stale or unfinished: it is replaced, and the temporary file of
+    // a killed earlier attempt goes.
+    let _ = std::fs::remove_file(&manifest_path);
+    chunk::remove_unfinished(dir, spec);
+    let destination = Destination::prepare(
+        &Endpoint::File(file.clone()),
+        input,
+        Some(chunk::CHUNK_FORMAT),
+        true,
+    )?;
+    let spec_device = args.device.resolve();
+    device::check_device(spec_device)?;
+    let source = Source::open(input, args.input_format.as_deref(), &args.input_options)?;
+    let (width, height) = output_size(source.width, source.height, args.max_height);
+    let settings_of_encoder = EncodeSettings {
+        codec: args.codec.clone(),
+        crf: args.crf,
+        preset: args.preset.clone(),
+    };
+    let mut warnings = Vec::new();
+    let sink = Sink::open(
+        &destination.url(),
+        &destination.name(),
+        Some(chunk::CHUNK_FORMAT),
+        false,
+        Timing::Chunk,
+        &source,
+        width,
+        height,
+        &settings_of_encoder,
+        &mut warnings,
+    )?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let first = spec.frames(index.frames()).start;
+    eprintln!(
+        "{} -> {} ({label}: frames {first}..{} of {}), style {}, device {spec_device}",
+        input_path.display(),
+        file.display(),
+        first + range.count,
+        index.frames(),
+        file_stem(&style_path),
+    );
+    let batch = args
+        .batch
+        .map(|b| b as usize)
+        .unwrap_or(if spec_device == DeviceSpec::Cpu { 1 } else { 4 });
+    let config = PipelineConfig {
+        batch,
+        width: sink.width,
+        height: sink.height,
+        start: None,
+        duration: None,
+        frames: Some(range),
+    };
+    interrupt::install();
+    let report = device::dispatch(
+        spec_device,
+        Job {
+            source,
+            sink,
+            style,
+            style_path,
+            options: StyleOptions {
+                preserve_color: args.preserve_color,
+                strength: args.strength,
+            },
+            one_at_a_time: spec_device == DeviceSpec::Cpu,
+            config,
+        },
+    )?;
+    if report.frames_written != range.count {
+        return Err(Error::Input {
+            path: input_path.clone(),
+            detail: format!(
+                "{label} should hold {} frames but {} could be decoded; the source is damaged there",
+                range.count, report.frames_written
+            ),
+        });
+    }
+    destination.commit(true)?;
+    Manifest::new(spec, &index, input_path, settings, &file)?.write(&manifest_path)?;
+    if !quiet {
+        print_report(&report, &file);
+    }
+    Ok(report)
+}
+
+/// What must be the same for chunks to belong together: the style's weights and every
+/// setting that changes the pictures or the encoding.
+fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> String {
+    format!(
+        "style {} {:08x}; codec {} crf {} preset {}; max-height {}; preserve-color {}; strength {}",
+        file_stem(style_path),
+        style.fingerprint(),
+        args.codec.as_deref().unwrap_or("default"),
+        args.crf,
+        args.preset,
+        args.max_height
+            .map_or("none".to_string(), |h| h.to_string()),
+        args.preserve_color,
+        args.strength
+    )
 }
 
 struct Job {

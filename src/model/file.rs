@@ -102,6 +102,22 @@ impl StyleFile {
         })
     }
 
+    /// A CRC-32 of the architecture and the weights (names and f32 values), the same for
+    /// the same network whatever the file's metadata: what tells two styles apart.
+    pub fn fingerprint(&self) -> u32 {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(
+            serde_json::to_string(&self.config)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        for (name, data) in &self.weights {
+            hasher.update(name.as_bytes());
+            hasher.update(&data.bytes);
+        }
+        hasher.finalize()
+    }
+
     /// Serializes to the bytes of a style file.
     pub fn to_bytes(&self, storage: WeightStorage) -> Result<Vec<u8>, String> {
         let mut encoded: BTreeMap<&str, (Vec<usize>, Vec<u8>)> = BTreeMap::new();

@@ -2,6 +2,8 @@
 //! by bounded channels, with every non-video stream copied through.
 
 #[cfg(feature = "video")]
+pub mod chunk;
+#[cfg(feature = "video")]
 pub mod convert;
 #[cfg(feature = "video")]
 pub mod destination;
@@ -9,6 +11,8 @@ pub mod destination;
 pub mod endpoint;
 #[cfg(feature = "video")]
 pub mod frames;
+#[cfg(feature = "video")]
+pub mod join;
 #[cfg(feature = "video")]
 pub mod pipeline;
 #[cfg(feature = "video")]

@@ -34,6 +34,17 @@ pub struct PipelineConfig {
     pub height: u32,
     pub start: Option<f64>,
     pub duration: Option<f64>,
+    /// Exactly the frames whose timestamps (in the video stream's time base) lie in
+    /// `[first, end)`, with the source's own timestamps: a chunk of a split run.
+    pub frames: Option<FrameRange>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRange {
+    pub first_pts: i64,
+    /// None: to the end of the stream.
+    pub end_pts: Option<i64>,
+    pub count: u64,
 }
 
 /// Throughput of one stage.
@@ -250,6 +261,9 @@ fn failed_first<T>(r: StageResult<T>) -> Result<StageResult<T>, Error> {
 }
 
 fn expected_frames(source: &Source, config: &PipelineConfig) -> Option<u64> {
+    if let Some(range) = config.frames {
+        return Some(range.count);
+    }
     let fps = f64::from(source.frame_rate);
     let total = source.frames_estimate?;
     let start = config.start.unwrap_or(0.0);
@@ -317,6 +331,18 @@ fn decode_stage(
             ));
         }
     }
+    if let Some(range) = config.frames {
+        // Decoding starts at the keyframe at or before the range (open GOPs and B-frames
+        // need what precedes their first frame); frames before it are decoded and dropped.
+        let first = range.first_pts as f64 * f64::from(video_tb);
+        let target = (first * f64::from(ff::ffi::AV_TIME_BASE)).floor() as i64 - 1;
+        if range.first_pts > 0 && source.input.seek(target, ..target).is_err() {
+            source
+                .input
+                .seek(i64::MIN, ..)
+                .map_err(|e| input_error(format!("cannot seek to the chunk's start: {e}")))?;
+        }
+    }
     let shift = config.start.is_some();
     // Timestamps are shifted so that the cut starts at 0 in every stream alike.
     let cutting = config.start.is_some() || config.duration.is_some();
@@ -343,6 +369,20 @@ fn decode_stage(
      -> StageResult<()> {
         while decoder.receive_frame(&mut frame).is_ok() {
             let pts = frame.timestamp();
+            if let Some(range) = config.frames {
+                let Some(p) = pts else {
+                    return Err(StageError::Failed(input_error(
+                        "a decoded frame has no timestamp, so the chunk's range cannot be cut exactly".to_string(),
+                    )));
+                };
+                if range.end_pts.is_some_and(|e| p >= e) {
+                    *past_end = true;
+                    continue;
+                }
+                if p < range.first_pts {
+                    continue;
+                }
+            }
             if !in_range(pts, video_tb) {
                 if let (Some(p), Some(e)) = (pts, end_s)
                     && p as f64 * f64::from(video_tb) >= e - 1e-9

@@ -30,6 +30,9 @@ pub enum Timing {
     /// Milliseconds of wall clock, set by the caller (`faststyle live` records what was
     /// shown, when it was shown); the video alone.
     WallClock,
+    /// The input's own, the video alone: a chunk of a split run, which `faststyle join`
+    /// puts together with the other streams.
+    Chunk,
 }
 
 /// Where a copied input stream goes.
@@ -111,125 +114,38 @@ impl Sink {
                 || is_jpeg_format(source.pixel_format),
         };
 
-        let mut copies = Vec::new();
-        let mut video_output_index = 0;
-        let mut encoder = None;
-        let mut next_index = 0;
-        let input_streams: Vec<_> = source.input.streams().map(|s| s.index()).collect();
         let time_base = match timing {
-            Timing::Source => source.time_base,
+            Timing::Source | Timing::Chunk => source.time_base,
             Timing::WallClock => Rational(1, 1000),
         };
-        for index in input_streams {
-            let ist = source.input.stream(index).expect("stream index in range");
-            if index == source.video_index {
+        let mut encoder = None;
+        let (video_output_index, mut copies) = map_streams(
+            &mut output,
+            source,
+            timing == Timing::Source,
+            name,
+            warnings,
+            |output| {
                 let opened = open_encoder(
-                    &mut output,
+                    output,
                     codec,
                     source,
                     pixel_format,
                     (width, height),
                     time_base,
                     settings,
+                    timing == Timing::Chunk,
                 )
                 .map_err(|e| {
                     Error::Usage(format!(
                         "cannot open the {codec_name} encoder for {width}x{height} {pixel_format:?}: {e}"
                     ))
                 })?;
-                let mut ost = output.stream_mut(next_index).expect("stream just added");
-                ost.set_metadata(ist.metadata().to_owned());
-                unsafe {
-                    let st = ost.as_mut_ptr();
-                    (*st).disposition = ist.disposition().bits();
-                    if let Some(matrix) = &source.display_matrix {
-                        let dst = ffi::av_stream_new_side_data(
-                            st,
-                            ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
-                            matrix.len(),
-                        );
-                        if !dst.is_null() {
-                            std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
-                        }
-                    }
-                }
                 encoder = Some(opened);
-                video_output_index = next_index;
-                next_index += 1;
-                continue;
-            }
-            if timing == Timing::WallClock {
-                continue;
-            }
-            let params = ist.parameters();
-            let medium = params.medium();
-            let kind = match medium {
-                Media::Audio => "audio",
-                Media::Subtitle => "subtitle",
-                Media::Video => "video",
-                Media::Data => "data",
-                Media::Attachment => "attachment",
-                _ => "unknown",
-            };
-            let (supported, has_default) = unsafe {
-                let format = output.format().as_ptr();
-                let default = match medium {
-                    Media::Audio => (*format).audio_codec,
-                    Media::Subtitle => (*format).subtitle_codec,
-                    _ => ffi::AVCodecID::AV_CODEC_ID_PROBE, // no default to judge by
-                };
-                let query = ffi::avformat_query_codec(
-                    format,
-                    params.id().into(),
-                    0, // FF_COMPLIANCE_NORMAL
-                );
-                (query, default != ffi::AVCodecID::AV_CODEC_ID_NONE)
-            };
-            // A muxer that does not know (negative) but has no default for the medium
-            // (picture sequences and audio) cannot hold it either.
-            if supported == 0 || (supported < 0 && !has_default) || medium == Media::Unknown {
-                warnings.push(format!(
-                    "dropped {kind} stream #{index} ({:?}): the {container} container cannot hold it",
-                    params.id(),
-                ));
-                continue;
-            }
-            let mut ost = output
-                .add_stream(encoder::find(codec::Id::None))
-                .map_err(|e| out_err(format!("cannot add stream #{index}: {e}")))?;
-            ost.set_parameters(params);
-            ost.set_time_base(ist.time_base());
-            ost.set_metadata(ist.metadata().to_owned());
-            unsafe {
-                let st = ost.as_mut_ptr();
-                // The input container's codec tag may mean nothing in the output's.
-                (*(*st).codecpar).codec_tag = 0;
-                (*st).disposition = ist.disposition().bits();
-            }
-            copies.push(CopiedStream {
-                input_index: index,
-                output_index: next_index,
-                input_time_base: ist.time_base(),
-                output_time_base: Rational(0, 1),
-            });
-            next_index += 1;
-        }
+                Ok(())
+            },
+        )?;
         let (encoder, encoder_time_base) = encoder.expect("the video stream is among the inputs");
-        output.set_metadata(source.input.metadata().to_owned());
-        for chapter in source.input.chapters() {
-            let title = chapter.metadata().get("title").unwrap_or("").to_string();
-            if let Ok(mut added) = output.add_chapter(
-                chapter.id(),
-                chapter.time_base(),
-                chapter.start(),
-                chapter.end(),
-                &title,
-            ) {
-                for (key, value) in chapter.metadata().iter() {
-                    added.set_metadata(key, value);
-                }
-            }
-        }
         let header = if streaming {
             output
                 .write_header_with(endpoint::streaming_options(&output))
@@ -238,12 +154,7 @@ impl Sink {
             output.write_header().map(|_| ())
         };
         header.map_err(|e| out_err(format!("cannot write the container header: {e}")))?;
-        for copy in &mut copies {
-            copy.output_time_base = output
-                .stream(copy.output_index)
-                .expect("mapped")
-                .time_base();
-        }
+        settle_time_bases(&output, &mut copies);
         let video_output_time_base = output
             .stream(video_output_index)
             .expect("video stream")
@@ -307,6 +218,137 @@ impl Sink {
     }
 }
 
+/// Adds the input's streams to `output` in input order: the video stream through
+/// `add_video` (which adds one stream), and, with `copy_others`, every other stream as a
+/// packet copy where the container can hold it (the rest are dropped with a warning).
+/// Stream metadata, dispositions and the display matrix go with them; the container's
+/// metadata and chapters are copied too. Returns the video's output index and the copies.
+pub fn map_streams(
+    output: &mut ff::format::context::Output,
+    source: &Source,
+    copy_others: bool,
+    name: &Path,
+    warnings: &mut Vec<String>,
+    mut add_video: impl FnMut(&mut ff::format::context::Output) -> Result<(), Error>,
+) -> Result<(usize, Vec<CopiedStream>), Error> {
+    let out_err = |detail: String| Error::Output {
+        path: name.to_path_buf(),
+        detail,
+    };
+    let container = output.format().name().to_string();
+    let mut copies = Vec::new();
+    let mut video_output_index = 0;
+    let input_streams: Vec<_> = source.input.streams().map(|s| s.index()).collect();
+    for index in input_streams {
+        let ist = source.input.stream(index).expect("stream index in range");
+        if index == source.video_index {
+            let next_index = output.nb_streams() as usize;
+            add_video(output)?;
+            let mut ost = output.stream_mut(next_index).expect("stream just added");
+            ost.set_metadata(ist.metadata().to_owned());
+            unsafe {
+                let st = ost.as_mut_ptr();
+                (*st).disposition = ist.disposition().bits();
+                if let Some(matrix) = &source.display_matrix {
+                    let dst = ffi::av_stream_new_side_data(
+                        st,
+                        ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                        matrix.len(),
+                    );
+                    if !dst.is_null() {
+                        std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
+                    }
+                }
+            }
+            video_output_index = next_index;
+            continue;
+        }
+        if !copy_others {
+            continue;
+        }
+        let params = ist.parameters();
+        let medium = params.medium();
+        let kind = match medium {
+            Media::Audio => "audio",
+            Media::Subtitle => "subtitle",
+            Media::Video => "video",
+            Media::Data => "data",
+            Media::Attachment => "attachment",
+            _ => "unknown",
+        };
+        let (supported, has_default) = unsafe {
+            let format = output.format().as_ptr();
+            let default = match medium {
+                Media::Audio => (*format).audio_codec,
+                Media::Subtitle => (*format).subtitle_codec,
+                _ => ffi::AVCodecID::AV_CODEC_ID_PROBE, // no default to judge by
+            };
+            let query = ffi::avformat_query_codec(
+                format,
+                params.id().into(),
+                0, // FF_COMPLIANCE_NORMAL
+            );
+            (query, default != ffi::AVCodecID::AV_CODEC_ID_NONE)
+        };
+        // A muxer that does not know (negative) but has no default for the medium
+        // (picture sequences and audio) cannot hold it either.
+        if supported == 0 || (supported < 0 && !has_default) || medium == Media::Unknown {
+            warnings.push(format!(
+                "dropped {kind} stream #{index} ({:?}): the {container} container cannot hold it",
+                params.id(),
+            ));
+            continue;
+        }
+        let next_index = output.nb_streams() as usize;
+        let mut ost = output
+            .add_stream(encoder::find(codec::Id::None))
+            .map_err(|e| out_err(format!("cannot add stream #{index}: {e}")))?;
+        ost.set_parameters(params);
+        ost.set_time_base(ist.time_base());
+        ost.set_metadata(ist.metadata().to_owned());
+        unsafe {
+            let st = ost.as_mut_ptr();
+            // The input container's codec tag may mean nothing in the output's.
+            (*(*st).codecpar).codec_tag = 0;
+            (*st).disposition = ist.disposition().bits();
+        }
+        copies.push(CopiedStream {
+            input_index: index,
+            output_index: next_index,
+            input_time_base: ist.time_base(),
+            output_time_base: Rational(0, 1),
+        });
+    }
+    if copy_others {
+        output.set_metadata(source.input.metadata().to_owned());
+        for chapter in source.input.chapters() {
+            let title = chapter.metadata().get("title").unwrap_or("").to_string();
+            if let Ok(mut added) = output.add_chapter(
+                chapter.id(),
+                chapter.time_base(),
+                chapter.start(),
+                chapter.end(),
+                &title,
+            ) {
+                for (key, value) in chapter.metadata().iter() {
+                    added.set_metadata(key, value);
+                }
+            }
+        }
+    }
+    Ok((video_output_index, copies))
+}
+
+/// The muxer may change a stream's time base when it writes the header: read them back.
+pub fn settle_time_bases(output: &ff::format::context::Output, copies: &mut [CopiedStream]) {
+    for copy in copies {
+        copy.output_time_base = output
+            .stream(copy.output_index)
+            .expect("mapped")
+            .time_base();
+    }
+}
+
 /// The encoder's pixel format: the input's when the encoder takes it (so 10-bit stays
 /// 10-bit and full range stays full range), else 4:2:0. Odd sizes cannot be chroma
 /// subsampled, so they get 4:4:4 when possible, else are rounded down to even.
@@ -358,6 +400,7 @@ fn is_high_depth(format: Pixel) -> bool {
     format!("{format:?}").contains("10") || format!("{format:?}").contains("12")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_encoder(
     output: &mut ff::format::context::Output,
     codec: ff::Codec,
@@ -366,11 +409,15 @@ fn open_encoder(
     (width, height): (u32, u32),
     time_base: Rational,
     settings: &EncodeSettings,
+    chunk: bool,
 ) -> Result<(encoder::Video, Rational), ff::Error> {
-    let global_header = output
-        .format()
-        .flags()
-        .contains(ff::format::Flags::GLOBAL_HEADER);
+    // A chunk's parameter sets go in the stream header even in containers that do not need
+    // it: `join` checks that every chunk has the same ones and gives them to the output.
+    let global_header = chunk
+        || output
+            .format()
+            .flags()
+            .contains(ff::format::Flags::GLOBAL_HEADER);
     let mut ost = output.add_stream(codec)?;
     let mut ctx = codec::context::Context::new_with_codec(codec);
     if global_header {

@@ -69,16 +69,8 @@ impl Source {
                     input_error(format!("is not a video FFmpeg can read ({e})"))
                 }
             })?;
-        let stream = input
-            .streams()
-            .best(Media::Video)
-            .filter(|s| !s.disposition().contains(Disposition::ATTACHED_PIC))
-            .or_else(|| {
-                input.streams().find(|s| {
-                    s.parameters().medium() == Media::Video
-                        && !s.disposition().contains(Disposition::ATTACHED_PIC)
-                })
-            })
+        let stream = Self::video_stream_index(&input)
+            .and_then(|i| input.stream(i))
             .ok_or_else(|| input_error("has no video stream".to_string()))?;
 
         let decoder = ff::codec::context::Context::from_parameters(stream.parameters())
@@ -145,6 +137,21 @@ impl Source {
             duration_seconds,
             input,
         })
+    }
+
+    /// The stream that is stylized: the best video stream that is not a cover picture.
+    pub fn video_stream_index(input: &ff::format::context::Input) -> Option<usize> {
+        input
+            .streams()
+            .best(Media::Video)
+            .filter(|s| !s.disposition().contains(Disposition::ATTACHED_PIC))
+            .or_else(|| {
+                input.streams().find(|s| {
+                    s.parameters().medium() == Media::Video
+                        && !s.disposition().contains(Disposition::ATTACHED_PIC)
+                })
+            })
+            .map(|s| s.index())
     }
 
     /// A decoder for the video stream, single-threaded: it hands each frame out as soon as
