@@ -86,7 +86,7 @@ pub struct VideoArgs {
     pub batch: Option<u32>,
 
     #[command(flatten)]
-    pub device: DeviceArg,
+    pub device: DevicesArg,
 
     /// Constant-quality factor of the encoder, as in ffmpeg (lower is better, bigger).
     #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=63))]
@@ -298,6 +298,16 @@ pub struct DeviceArg {
     /// else the CPU.
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<DeviceSpec>,
+}
+
+/// `--device` of `video`: one device or several of one kind, one stylize worker each.
+#[derive(Debug, Args)]
+pub struct DevicesArg {
+    /// cpu, cuda or cuda:N; several of one kind (cuda:0,cuda:1, or cuda:all for every GPU;
+    /// cpu,cpu works too) run one stylize worker each, frames leaving in order. Default:
+    /// the first GPU when built with CUDA and one is present, else the CPU.
+    #[arg(long, value_name = "DEVICE[,DEVICE...]")]
+    pub device: Option<crate::device::DeviceList>,
 }
 
 impl DeviceArg {

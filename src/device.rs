@@ -97,6 +97,70 @@ pub fn check_device(spec: DeviceSpec) -> Result<(), Error> {
     }
 }
 
+/// Several devices of one kind, as `--device cpu,cpu`, `cuda:0,cuda:1` or `cuda:all` give
+/// them: one stylize worker each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceList {
+    Listed(Vec<DeviceSpec>),
+    AllCuda,
+}
+
+impl FromStr for DeviceList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("cuda:all") {
+            return Ok(Self::AllCuda);
+        }
+        let specs = s
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<DeviceSpec>, _>>()?;
+        let cpus = specs.iter().filter(|d| **d == DeviceSpec::Cpu).count();
+        if cpus != 0 && cpus != specs.len() {
+            return Err(format!(
+                "'{s}' mixes the CPU and GPUs; give devices of one kind (cpu,cpu or cuda:0,cuda:1)"
+            ));
+        }
+        let mut seen = specs.clone();
+        seen.sort_by_key(|d| d.to_string());
+        seen.dedup();
+        if cpus == 0 && seen.len() != specs.len() {
+            return Err(format!("'{s}' names a GPU twice"));
+        }
+        Ok(Self::Listed(specs))
+    }
+}
+
+impl DeviceList {
+    /// The devices, checked to exist (`cuda:all`: every GPU that answers).
+    pub fn resolve(list: Option<&Self>) -> Result<Vec<DeviceSpec>, Error> {
+        let specs = match list {
+            None => vec![default_device()],
+            Some(Self::Listed(specs)) => specs.clone(),
+            Some(Self::AllCuda) => all_cuda()?,
+        };
+        for spec in &specs {
+            check_device(*spec)?;
+        }
+        Ok(specs)
+    }
+}
+
+fn all_cuda() -> Result<Vec<DeviceSpec>, Error> {
+    #[cfg(feature = "cuda")]
+    {
+        let found: Vec<DeviceSpec> = (0..64)
+            .take_while(|i| cuda_available(*i))
+            .map(DeviceSpec::Cuda)
+            .collect();
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    check_device(DeviceSpec::Cuda(0)).map(|_| vec![DeviceSpec::Cuda(0)])
+}
+
 /// Work that can run on any backend. `dispatch` picks the backend for a device at run time.
 pub trait BackendTask {
     type Output;
@@ -114,6 +178,29 @@ pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> T::Output {
     }
 }
 
+/// Work that runs on several devices of one backend.
+pub trait MultiDeviceTask {
+    type Output;
+    fn run<B: Kernels>(self, devices: Vec<B::Device>) -> Self::Output;
+}
+
+/// Runs `task` on the devices named by `specs` (all of one kind, checked to exist).
+pub fn dispatch_many<T: MultiDeviceTask>(specs: &[DeviceSpec], task: T) -> T::Output {
+    match specs.first() {
+        #[cfg(feature = "cuda")]
+        Some(DeviceSpec::Cuda(_)) => task.run::<Gpu>(
+            specs
+                .iter()
+                .map(|s| match s {
+                    DeviceSpec::Cuda(i) => burn::backend::cuda::CudaDevice::new(*i),
+                    DeviceSpec::Cpu => unreachable!("device lists are of one kind"),
+                })
+                .collect(),
+        ),
+        _ => task.run::<Cpu>(specs.iter().map(|_| Default::default()).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +212,35 @@ mod tests {
         assert_eq!("CUDA:2".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(2)));
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
         assert!("tpu".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn parses_device_lists() {
+        assert_eq!(
+            "cpu,cpu".parse::<DeviceList>(),
+            Ok(DeviceList::Listed(vec![DeviceSpec::Cpu, DeviceSpec::Cpu]))
+        );
+        assert_eq!(
+            "cuda:0,cuda:1".parse::<DeviceList>(),
+            Ok(DeviceList::Listed(vec![
+                DeviceSpec::Cuda(0),
+                DeviceSpec::Cuda(1)
+            ]))
+        );
+        assert_eq!("CUDA:all".parse::<DeviceList>(), Ok(DeviceList::AllCuda));
+        assert!(
+            "cpu,cuda:0"
+                .parse::<DeviceList>()
+                .unwrap_err()
+                .contains("one kind")
+        );
+        assert!(
+            "cuda:1,cuda:1"
+                .parse::<DeviceList>()
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!("cpu,".parse::<DeviceList>().is_err());
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -309,7 +309,9 @@ fn time_video(
         style: style_path.to_string_lossy().into_owned(),
         output: Some(dir.path().join("out.mp4")),
         batch: Some(args.batch()),
-        device: crate::cli::DeviceArg { device: Some(spec) },
+        device: crate::cli::DevicesArg {
+            device: Some(crate::device::DeviceList::Listed(vec![spec])),
+        },
         crf: 18,
         preset: "medium".to_string(),
         codec: Some("libx264".to_string()),

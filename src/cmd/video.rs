@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog;
 use crate::cli::VideoArgs;
-use crate::device::{self, BackendTask, DeviceSpec};
+use crate::device::{self, DeviceList, DeviceSpec, MultiDeviceTask};
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::model::StyleFile;
@@ -56,8 +56,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     };
     let destination =
         Destination::prepare(&output, &input, args.format.as_deref(), args.overwrite)?;
-    let spec = args.device.resolve();
-    device::check_device(spec)?;
+    let devices = DeviceList::resolve(args.device.device.as_ref())?;
 
     let source = Source::open(&input, args.input_format.as_deref(), &args.input_options)?;
     if let (Some(start), Some(total)) = (args.start, source.duration_seconds)
@@ -96,12 +95,9 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let batch = args
-        .batch
-        .map(|b| b as usize)
-        .unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 4 });
+    let batch = batch_size(args, &devices);
     eprintln!(
-        "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), device {spec}, batch {batch}",
+        "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), {}, batch {batch}",
         source.path.display(),
         source.width,
         source.height,
@@ -119,6 +115,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         sink.pixel_format,
         style_name,
         style.config.describe(),
+        describe_devices(&devices),
     );
     let config = PipelineConfig {
         batch,
@@ -128,22 +125,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         duration: args.duration,
         frames: None,
     };
-    interrupt::install();
-    let report = device::dispatch(
-        spec,
-        Job {
-            source,
-            sink,
-            style,
-            style_path,
-            options: StyleOptions {
-                preserve_color: args.preserve_color,
-                strength: args.strength,
-            },
-            one_at_a_time: spec == DeviceSpec::Cpu,
-            config,
-        },
-    )?;
+    let report = run_job(args, &devices, source, sink, style, style_path, config)?;
     let name = destination.name();
     destination.commit(args.overwrite)?;
     if !quiet {
@@ -216,8 +198,7 @@ fn stylize_chunk(
         Some(chunk::CHUNK_FORMAT),
         true,
     )?;
-    let spec_device = args.device.resolve();
-    device::check_device(spec_device)?;
+    let devices = DeviceList::resolve(args.device.device.as_ref())?;
     let source = Source::open(input, args.input_format.as_deref(), &args.input_options)?;
     let (width, height) = output_size(source.width, source.height, args.max_height);
     let settings_of_encoder = EncodeSettings {
@@ -243,41 +224,23 @@ fn stylize_chunk(
     }
     let first = spec.frames(index.frames()).start;
     eprintln!(
-        "{} -> {} ({label}: frames {first}..{} of {}), style {}, device {spec_device}",
+        "{} -> {} ({label}: frames {first}..{} of {}), style {}, {}",
         input_path.display(),
         file.display(),
         first + range.count,
         index.frames(),
         file_stem(&style_path),
+        describe_devices(&devices),
     );
-    let batch = args
-        .batch
-        .map(|b| b as usize)
-        .unwrap_or(if spec_device == DeviceSpec::Cpu { 1 } else { 4 });
     let config = PipelineConfig {
-        batch,
+        batch: batch_size(args, &devices),
         width: sink.width,
         height: sink.height,
         start: None,
         duration: None,
         frames: Some(range),
     };
-    interrupt::install();
-    let report = device::dispatch(
-        spec_device,
-        Job {
-            source,
-            sink,
-            style,
-            style_path,
-            options: StyleOptions {
-                preserve_color: args.preserve_color,
-                strength: args.strength,
-            },
-            one_at_a_time: spec_device == DeviceSpec::Cpu,
-            config,
-        },
-    )?;
+    let report = run_job(args, &devices, source, sink, style, style_path, config)?;
     if report.frames_written != range.count {
         return Err(Error::Input {
             path: input_path.clone(),
@@ -312,6 +275,55 @@ fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> Str
     )
 }
 
+/// Stylizes `source` into `sink` on `devices`, one worker each.
+fn run_job(
+    args: &VideoArgs,
+    devices: &[DeviceSpec],
+    source: Source,
+    sink: Sink,
+    style: StyleFile,
+    style_path: PathBuf,
+    config: PipelineConfig,
+) -> Result<Report> {
+    interrupt::install();
+    device::dispatch_many(
+        devices,
+        Job {
+            source,
+            sink,
+            style,
+            style_path,
+            options: StyleOptions {
+                preserve_color: args.preserve_color,
+                strength: args.strength,
+            },
+            one_at_a_time: devices[0] == DeviceSpec::Cpu,
+            names: devices.iter().map(|d| d.to_string()).collect(),
+            config,
+        },
+    )
+}
+
+/// Frames per network run: `--batch`, else 4 on a GPU and 1 on the CPU.
+fn batch_size(args: &VideoArgs, devices: &[DeviceSpec]) -> usize {
+    args.batch
+        .map(|b| b as usize)
+        .unwrap_or(if devices[0] == DeviceSpec::Cpu { 1 } else { 4 })
+}
+
+fn describe_devices(devices: &[DeviceSpec]) -> String {
+    match devices {
+        [one] => format!("device {one}"),
+        many => format!(
+            "devices {} (a worker each)",
+            many.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
 struct Job {
     source: Source,
     sink: Sink,
@@ -319,16 +331,23 @@ struct Job {
     style_path: PathBuf,
     options: StyleOptions,
     one_at_a_time: bool,
+    names: Vec<String>,
     config: PipelineConfig,
 }
 
-impl BackendTask for Job {
+impl MultiDeviceTask for Job {
     type Output = Result<Report>;
 
-    fn run<B: Kernels>(self, device: B::Device) -> Result<Report> {
-        let model = self.style.to_model::<B>(&device, &self.style_path)?;
-        let stylizer = Stylizer::new(model, device, self.options, self.one_at_a_time);
-        pipeline::run(self.source, self.sink, stylizer, &self.config)
+    fn run<B: Kernels>(self, devices: Vec<B::Device>) -> Result<Report> {
+        let mut workers = Vec::with_capacity(devices.len());
+        for (device, name) in devices.into_iter().zip(self.names) {
+            let model = self.style.to_model::<B>(&device, &self.style_path)?;
+            workers.push((
+                name,
+                Stylizer::new(model, device, self.options, self.one_at_a_time),
+            ));
+        }
+        pipeline::run(self.source, self.sink, workers, &self.config)
     }
 }
 
@@ -376,6 +395,16 @@ fn print_report(report: &Report, output: &Path) {
             s.waited_for_input.as_secs_f64(),
             s.waited_for_output.as_secs_f64()
         );
+    }
+    if report.workers.len() > 1 {
+        for (i, (device, s)) in report.workers.iter().enumerate() {
+            eprintln!(
+                "    worker {i} on {device:<7} {:>9.2} fps when busy ({} frames, {:>6.1} s busy)",
+                s.fps(),
+                s.frames,
+                s.busy().as_secs_f64()
+            );
+        }
     }
     if let Some((name, _)) = stages.iter().min_by(|a, b| a.1.fps().total_cmp(&b.1.fps())) {
         eprintln!("  the {name} stage sets the pace");

@@ -3,6 +3,10 @@
 //!   demux + decode ──frames──▶ stylize (batches) ──frames──▶ encode + mux
 //!          └──────────── copied packets (audio, subtitles, data) ─────▶┘
 //!
+//! The stylize stage has one worker per device, each pulling batches from the same
+//! queue; frames carry their decode order, and a reorder buffer in front of the encoder
+//! lets them leave in that order.
+//!
 //! Memory is bounded by the queue lengths whatever the video's length, and the slowest
 //! stage sets the pace. A stage that fails raises the shared stop flag; the others notice
 //! within one queue timeout and wind down, and the first real error is reported.
@@ -70,7 +74,10 @@ impl StageReport {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub decode: StageReport,
+    /// All workers together: their frames, over their mean busy time.
     pub stylize: StageReport,
+    /// Each device's worker, by device name (one entry for a single device).
+    pub workers: Vec<(String, StageReport)>,
     pub encode: StageReport,
     pub wall: Duration,
     pub frames_written: u64,
@@ -79,6 +86,8 @@ pub struct Report {
 }
 
 struct DecodedFrame {
+    /// Decode order, from 0: what the reorder buffer sorts by.
+    seq: u64,
     pts: Option<i64>,
     image: Planar,
 }
@@ -152,7 +161,7 @@ fn recv<T>(rx: &Receiver<T>, shared: &Shared, waited: &mut Duration) -> StageRes
 pub fn run<B: Kernels>(
     source: Source,
     sink: Sink,
-    stylizer: Stylizer<B>,
+    workers: Vec<(String, Stylizer<B>)>,
     config: &PipelineConfig,
 ) -> Result<Report, Error> {
     let shared = Shared {
@@ -160,8 +169,9 @@ pub fn run<B: Kernels>(
         encoded: AtomicU64::new(0),
     };
     let batch = config.batch.max(1);
-    let (frames_tx, frames_rx) = channel::bounded::<DecodedFrame>(2 * batch + 2);
-    let (styled_tx, styled_rx) = channel::bounded::<DecodedFrame>(2 * batch + 2);
+    let queue = (2 * batch + 2) * workers.len();
+    let (frames_tx, frames_rx) = channel::bounded::<DecodedFrame>(queue);
+    let (styled_tx, styled_rx) = channel::bounded::<DecodedFrame>(queue);
     let (copy_tx, copy_rx) = channel::bounded::<CopiedPacket>(512);
     let total = expected_frames(&source, config);
     let started = Instant::now();
@@ -183,13 +193,22 @@ pub fn run<B: Kernels>(
             }
             r
         });
-        let stylize = s.spawn(move || {
-            let r = stylize_stage(stylizer, batch, frames_rx, styled_tx, shared);
-            if matches!(r, Err(StageError::Failed(_))) {
-                shared.stop.store(true, Ordering::SeqCst);
-            }
-            r
-        });
+        let stylize: Vec<_> = workers
+            .into_iter()
+            .map(|(name, stylizer)| {
+                let (rx, tx) = (frames_rx.clone(), styled_tx.clone());
+                let handle = s.spawn(move || {
+                    let r = stylize_stage(stylizer, batch, rx, tx, shared);
+                    if matches!(r, Err(StageError::Failed(_))) {
+                        shared.stop.store(true, Ordering::SeqCst);
+                    }
+                    r
+                });
+                (name, handle)
+            })
+            .collect();
+        // The workers hold the only other ends: the encoder sees the end when all finish.
+        drop((frames_rx, styled_tx));
         let encode = s.spawn(move || {
             let r = encode_stage(sink, styled_rx, copy_rx, shared);
             if matches!(r, Err(StageError::Failed(_))) {
@@ -198,18 +217,28 @@ pub fn run<B: Kernels>(
             r
         });
         let mut progress = Progress::new(total, "frames");
-        while !(decode.is_finished() && stylize.is_finished() && encode.is_finished()) {
+        while !(decode.is_finished()
+            && stylize.iter().all(|(_, h)| h.is_finished())
+            && encode.is_finished())
+        {
             progress.update(shared.encoded.load(Ordering::Relaxed));
             std::thread::sleep(Duration::from_millis(100));
         }
         progress.update(shared.encoded.load(Ordering::Relaxed));
         progress.finish();
-        (join(decode), join(stylize), join(encode))
+        let stylized: Vec<_> = stylize
+            .into_iter()
+            .map(|(name, handle)| (name, join(handle)))
+            .collect();
+        (join(decode), stylized, join(encode))
     });
 
     // The first stage that failed on its own names the cause; the others merely stopped.
     let decoded = failed_first(decoded)?;
-    let stylized = failed_first(stylized)?;
+    let stylized = stylized
+        .into_iter()
+        .map(|(name, r)| failed_first(r).map(|r| (name, r)))
+        .collect::<Result<Vec<_>, Error>>()?;
     let encoded = failed_first(encoded)?;
     if interrupt::interrupted() {
         return Err(Error::Interrupted);
@@ -218,7 +247,10 @@ pub fn run<B: Kernels>(
     let (decode, decode_warnings) = ok_or_stopped(decoded)?;
     report.decode = decode;
     report.warnings = decode_warnings;
-    report.stylize = ok_or_stopped(stylized)?;
+    for (name, r) in stylized {
+        report.workers.push((name, ok_or_stopped(r)?));
+    }
+    report.stylize = combined(&report.workers);
     let (encode, copied, encode_warnings) = ok_or_stopped(encoded)?;
     report.encode = encode;
     report.copied_packets = copied;
@@ -226,6 +258,19 @@ pub fn run<B: Kernels>(
     report.frames_written = report.encode.frames;
     report.wall = started.elapsed();
     Ok(report)
+}
+
+/// The workers as one stage: all their frames over their mean busy time (their fps
+/// summed, when they are equally busy).
+fn combined(workers: &[(String, StageReport)]) -> StageReport {
+    let n = workers.len().max(1) as u32;
+    let sum = |f: fn(&StageReport) -> Duration| workers.iter().map(|(_, r)| f(r)).sum::<Duration>();
+    StageReport {
+        frames: workers.iter().map(|(_, r)| r.frames).sum(),
+        elapsed: sum(|r| r.elapsed) / n,
+        waited_for_input: sum(|r| r.waited_for_input) / n,
+        waited_for_output: sum(|r| r.waited_for_output) / n,
+    }
 }
 
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, StageResult<T>>) -> StageResult<T> {
@@ -402,7 +447,11 @@ fn decode_stage(
             report.frames += 1;
             send(
                 &frames_tx,
-                DecodedFrame { pts, image },
+                DecodedFrame {
+                    seq: report.frames - 1,
+                    pts,
+                    image,
+                },
                 shared,
                 &mut report.waited_for_output,
             )?;
@@ -509,13 +558,14 @@ fn stylize_stage<B: Kernels>(
         if pending.is_empty() {
             break;
         }
-        let (pts, images): (Vec<_>, Vec<_>) = pending.drain(..).map(|f| (f.pts, f.image)).unzip();
+        let (order, images): (Vec<_>, Vec<_>) =
+            pending.drain(..).map(|f| ((f.seq, f.pts), f.image)).unzip();
         let styled = stylizer.run(&images);
         report.frames += styled.len() as u64;
-        for (pts, image) in pts.into_iter().zip(styled) {
+        for ((seq, pts), image) in order.into_iter().zip(styled) {
             send(
                 &tx,
-                DecodedFrame { pts, image },
+                DecodedFrame { seq, pts, image },
                 shared,
                 &mut report.waited_for_output,
             )?;
@@ -534,16 +584,20 @@ fn encode_stage(
     let started = Instant::now();
     let mut report = StageReport::default();
     let mut warnings = Vec::new();
-    let mut from_rgb = FromRgb::new(sink.pixel_format, sink.color);
-    let frame_ticks = {
-        let tb = sink.encoder_time_base;
-        let fps = sink_frame_rate(&sink);
-        ((f64::from(tb.denominator()) / f64::from(tb.numerator())) / fps)
-            .round()
-            .max(1.0) as i64
+    let mut writer = FrameWriter {
+        from_rgb: FromRgb::new(sink.pixel_format, sink.color),
+        frame_ticks: {
+            let tb = sink.encoder_time_base;
+            let fps = sink_frame_rate(&sink);
+            ((f64::from(tb.denominator()) / f64::from(tb.numerator())) / fps)
+                .round()
+                .max(1.0) as i64
+        },
+        last_pts: None,
+        fixed_pts: 0,
     };
-    let mut last_pts: Option<i64> = None;
-    let mut fixed_pts = 0u64;
+    let mut reorder = std::collections::BTreeMap::<u64, DecodedFrame>::new();
+    let mut next_seq = 0u64;
     let mut copied = 0u64;
     let never_frames = channel::never::<DecodedFrame>();
     let never_packets = channel::never::<CopiedPacket>();
@@ -570,24 +624,14 @@ fn encode_stage(
                 report.waited_for_input += wait.elapsed();
                 match msg {
                     Ok(frame) => {
-                        // Encoders need strictly increasing timestamps; repair the rare
-                        // input that repeats or lacks one, and say so.
-                        let pts = match (frame.pts, last_pts) {
-                            (Some(p), Some(last)) if p <= last => { fixed_pts += 1; last + 1 }
-                            (Some(p), _) => p,
-                            (None, Some(last)) => { fixed_pts += 1; last + frame_ticks }
-                            (None, None) => 0,
-                        };
-                        last_pts = Some(pts);
-                        let mut out = from_rgb.convert(&frame.image).map_err(|e| Error::Output {
-                            path: sink.path.clone(),
-                            detail: format!("cannot convert a stylized frame: {e}"),
-                        })?;
-                        out.set_pts(Some(pts));
-                        out.set_kind(ff::picture::Type::None);
-                        sink.encode(Some(&out))?;
-                        report.frames += 1;
-                        shared.encoded.fetch_add(1, Ordering::Relaxed);
+                        // Workers finish out of order; frames leave in decode order.
+                        reorder.insert(frame.seq, frame);
+                        while let Some(frame) = reorder.remove(&next_seq) {
+                            writer.write(&mut sink, frame)?;
+                            next_seq += 1;
+                            report.frames += 1;
+                            shared.encoded.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     Err(_) => frames_open = false,
                 }
@@ -611,15 +655,59 @@ fn encode_stage(
     if shared.stopping() {
         return Err(StageError::Stopped);
     }
+    if let Some(missing) = reorder.keys().next() {
+        return Err(StageError::Failed(Error::Internal(format!(
+            "frame {next_seq} never came back from the stylize workers (frame {missing} did)"
+        ))));
+    }
     sink.encode(None)?;
     sink.finish()?;
-    if fixed_pts > 0 {
+    if writer.fixed_pts > 0 {
         warnings.push(format!(
-            "{fixed_pts} frames had missing or repeated timestamps and were given the next free one"
+            "{} frames had missing or repeated timestamps and were given the next free one",
+            writer.fixed_pts
         ));
     }
     report.elapsed = started.elapsed();
     Ok((report, copied, warnings))
+}
+
+/// Converts stylized frames for the encoder and sends them to it.
+struct FrameWriter {
+    from_rgb: FromRgb,
+    frame_ticks: i64,
+    last_pts: Option<i64>,
+    fixed_pts: u64,
+}
+
+impl FrameWriter {
+    fn write(&mut self, sink: &mut Sink, frame: DecodedFrame) -> Result<(), Error> {
+        // Encoders need strictly increasing timestamps; repair the rare input that
+        // repeats or lacks one, and say so.
+        let pts = match (frame.pts, self.last_pts) {
+            (Some(p), Some(last)) if p <= last => {
+                self.fixed_pts += 1;
+                last + 1
+            }
+            (Some(p), _) => p,
+            (None, Some(last)) => {
+                self.fixed_pts += 1;
+                last + self.frame_ticks
+            }
+            (None, None) => 0,
+        };
+        self.last_pts = Some(pts);
+        let mut out = self
+            .from_rgb
+            .convert(&frame.image)
+            .map_err(|e| Error::Output {
+                path: sink.path.clone(),
+                detail: format!("cannot convert a stylized frame: {e}"),
+            })?;
+        out.set_pts(Some(pts));
+        out.set_kind(ff::picture::Type::None);
+        sink.encode(Some(&out))
+    }
 }
 
 fn sink_frame_rate(sink: &Sink) -> f64 {

@@ -1,6 +1,8 @@
-//! A video split into chunks (`faststyle video --chunk K/N`, as Slurm job arrays and
-//! Kubernetes Indexed Jobs run it) and joined (`faststyle join`) equals one run; retries
-//! resume; join refuses what does not belong.
+//! Scaling out: several devices in one process (`--device cpu,cpu` stands in for
+//! `cuda:0,cuda:1` here) write what one device writes; a video split into chunks
+//! (`faststyle video --chunk K/N`, as Slurm job arrays and Kubernetes Indexed Jobs run it)
+//! and joined (`faststyle join`) equals one run; retries resume; join refuses what does
+//! not belong.
 
 mod common;
 
@@ -312,4 +314,57 @@ fn join_refuses_missing_corrupt_and_foreign_chunks() {
         .output()
         .unwrap();
     assert_clean_failure(&out, "chunk 3 of 3 does not exist");
+}
+
+#[test]
+fn several_devices_write_what_one_device_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = source(dir.path(), 2.44);
+    let style = write_style(&dir.path().join("s.safetensors"), 0.25);
+    let run = |devices: &str, name: &str| {
+        let output = dir.path().join(name);
+        let out = binary()
+            .arg("video")
+            .arg(&input)
+            .arg("--style")
+            .arg(&style)
+            .args(["--device", devices, "--batch", "2", "-o"])
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        (output, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (one, _) = run("cpu", "one.mp4");
+    let (two, stderr) = run("cpu,cpu", "two.mp4");
+    // Same frames in the same order: the encoder's packets are identical.
+    assert_eq!(packets_md5(&two, "v"), packets_md5(&one, "v"));
+    assert_eq!(frame_times(&two), frame_times(&one));
+    assert_eq!(packets_md5(&two, "a"), packets_md5(&input, "a"));
+    // The report shows each device's share.
+    let shares: Vec<u64> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("worker "))
+        .map(|l| {
+            l.split('(')
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(shares.len(), 2, "{stderr}");
+    assert_eq!(shares.iter().sum::<u64>(), 61, "{stderr}");
+
+    let out = binary()
+        .arg("video")
+        .arg(&input)
+        .args(["--device", "cpu,cuda:0", "-o"])
+        .arg(dir.path().join("mixed.mp4"))
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "devices of one kind");
 }
