@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything faststyle needs on a fresh Debian or Ubuntu machine:
 #   1. system packages (FFmpeg libraries and CLI, clang, pkg-config, Python for the weights,
-#      the X11 libraries of `faststyle live`'s window, and Xvfb + xdotool for its tests),
+#      the X11 libraries of `faststyle live`'s window, Xvfb + xdotool for its tests, and
+#      Slurm's daemons and client for the localhost cluster of deploy/slurm's test),
 #   2. the VGG19 weights that training uses (verified by md5), into the cache folder,
 #   3. the release build (binary, tests, benches, examples).
 # Needs a Rust toolchain (rustup) and root or sudo for the packages. Safe to re-run.
@@ -16,6 +17,7 @@ packages=(
   libavfilter-dev libavdevice-dev
   python3 python3-pip fonts-dejavu-core
   libx11-6 libxcursor1 xvfb xdotool
+  slurmctld slurmd slurm-client
 )
 missing=()
 for p in "${packages[@]}"; do
