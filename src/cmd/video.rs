@@ -166,7 +166,7 @@ fn stylize_chunk(
         path: dir.clone(),
         detail: crate::fsutil::describe_io(&e),
     })?;
-    let index = FrameIndex::scan(input_path)?;
+    let index = FrameIndex::cached(input_path, dir)?;
     let range = index.range(spec);
     let settings = chunk_settings(args, &style, &style_path);
     let (file, manifest_path) = chunk::paths(dir, spec);

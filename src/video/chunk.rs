@@ -110,13 +110,63 @@ fn engine_index() -> Result<Option<u32>> {
 
 /// The video frames' timestamps in presentation order, and a fingerprint of the source
 /// that does not depend on where it is mounted (the frames' timestamps and coded data).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameIndex {
     pub timestamps: Vec<i64>,
     pub fingerprint: String,
 }
 
+/// The index as cached in the chunk folder, with what identifies the file it was made from.
+#[derive(Serialize, Deserialize)]
+struct CachedIndex {
+    format: String,
+    source_bytes: u64,
+    source_modified_ns: u128,
+    index: FrameIndex,
+}
+
+const INDEX_FILE: &str = "index.json";
+
 impl FrameIndex {
+    /// The index cached in `dir` by an earlier task if it was made from this very file
+    /// (same size and modification time), else a fresh scan, cached for the next ones: a
+    /// film split 64 ways is then read through once or a few times, not 64.
+    pub fn cached(path: &Path, dir: &Path) -> Result<Self> {
+        let identity = std::fs::metadata(path).ok().map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            (m.len(), modified)
+        });
+        let cache = dir.join(INDEX_FILE);
+        if let (Some((bytes, modified)), Ok(text)) = (identity, std::fs::read_to_string(&cache))
+            && let Ok(cached) = serde_json::from_str::<CachedIndex>(&text)
+            && cached.format == MANIFEST_FORMAT
+            && (cached.source_bytes, cached.source_modified_ns) == (bytes, modified)
+        {
+            return Ok(cached.index);
+        }
+        let index = Self::scan(path)?;
+        if let Some((source_bytes, source_modified_ns)) = identity {
+            let cached = CachedIndex {
+                format: MANIFEST_FORMAT.to_string(),
+                source_bytes,
+                source_modified_ns,
+                index,
+            };
+            let text = serde_json::to_string(&cached).expect("an index serializes");
+            // Best effort: another task may be writing the same index at the same time.
+            let _ = fsutil::write_atomically(&cache, true, |w| {
+                use std::io::Write;
+                w.write_all(text.as_bytes())
+            });
+            return Ok(cached.index);
+        }
+        Ok(index)
+    }
+
     /// One demux pass over the video stream's packets. Refuses what cannot be cut
     /// exactly: packets without timestamps, or repeated ones.
     pub fn scan(path: &Path) -> Result<Self> {
