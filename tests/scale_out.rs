@@ -370,3 +370,53 @@ fn several_devices_write_what_one_device_writes() {
         .unwrap();
     assert_clean_failure(&out, "devices of one kind");
 }
+
+/// Containers whose timestamps are not whole milliseconds (NTSC rates) or do not start at
+/// zero (MPEG-TS), and whose demuxers seek loosely (MPEG-TS lands after the target).
+#[test]
+fn chunks_keep_exact_timestamps_in_every_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let style = write_style(&dir.path().join("s.safetensors"), 0.25);
+    for name in ["ntsc.mp4", "ntsc.ts", "ntsc.mkv"] {
+        let input = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=30000/1001",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-bf",
+            "3",
+            "-g",
+            "10",
+            "-c:a",
+            "aac",
+            input.to_str().unwrap(),
+        ]);
+        let chunks = dir.path().join(format!("{name}.chunks"));
+        for k in 0..3 {
+            let out = chunk_cmd(&input, &style, &chunks)
+                .arg("--chunk")
+                .arg(format!("{k}/3"))
+                .output()
+                .unwrap();
+            assert_ok(&out);
+        }
+        let joined = dir.path().join(format!("joined-{name}"));
+        assert_ok(&join(&input, &chunks, &joined));
+        assert_eq!(frame_count(&joined), 60, "{name}");
+        assert_eq!(frame_times(&joined), frame_times(&input), "{name}");
+        assert_eq!(
+            packets_md5(&joined, "a"),
+            packets_md5(&input, "a"),
+            "{name}"
+        );
+    }
+}

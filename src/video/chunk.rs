@@ -232,6 +232,7 @@ impl FrameIndex {
     pub fn range(&self, spec: ChunkSpec) -> FrameRange {
         let frames = spec.frames(self.frames());
         FrameRange {
+            from_start: frames.start == 0,
             first_pts: self.timestamps[frames.start as usize],
             end_pts: self.timestamps.get(frames.end as usize).copied(),
             count: frames.end - frames.start,

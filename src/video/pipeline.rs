@@ -45,6 +45,8 @@ pub struct PipelineConfig {
 
 #[derive(Debug, Clone, Copy)]
 pub struct FrameRange {
+    /// The range begins with the stream's first frame: decode from the start.
+    pub from_start: bool,
     pub first_pts: i64,
     /// None: to the end of the stream.
     pub end_pts: Option<i64>,
@@ -376,17 +378,8 @@ fn decode_stage(
             ));
         }
     }
-    if let Some(range) = config.frames {
-        // Decoding starts at the keyframe at or before the range (open GOPs and B-frames
-        // need what precedes their first frame); frames before it are decoded and dropped.
-        let first = range.first_pts as f64 * f64::from(video_tb);
-        let target = (first * f64::from(ff::ffi::AV_TIME_BASE)).floor() as i64 - 1;
-        if range.first_pts > 0 && source.input.seek(target, ..target).is_err() {
-            source
-                .input
-                .seek(i64::MIN, ..)
-                .map_err(|e| input_error(format!("cannot seek to the chunk's start: {e}")))?;
-        }
+    if let Some(range) = config.frames.filter(|r| !r.from_start) {
+        seek_before(&mut source, range.first_pts)?;
     }
     let shift = config.start.is_some();
     // Timestamps are shifted so that the cut starts at 0 in every stream alike.
@@ -531,6 +524,44 @@ fn decode_stage(
     report.elapsed = started.elapsed();
     report.waited_for_output += copy_wait;
     Ok((report, warnings))
+}
+
+/// Seeks to a keyframe at or before `pts` (video time base), so that decoding from there
+/// yields every frame from `pts` on (open GOPs and B-frames need what precedes their first
+/// frame; the frames before it are decoded and dropped). Some demuxers (MPEG-TS) land
+/// after the target: the first keyframe found is checked, and the seek is retried further
+/// back until it is not past the target.
+fn seek_before(source: &mut Source, pts: i64) -> StageResult<()> {
+    let tb = source.time_base;
+    let seconds = pts as f64 * f64::from(tb);
+    let fail = |e: ff::Error| {
+        StageError::Failed(Error::Input {
+            path: source.path.clone(),
+            detail: format!("cannot seek to the chunk's start: {e}"),
+        })
+    };
+    let mut margin = 0.0;
+    loop {
+        let target = ((seconds - margin) * f64::from(ff::ffi::AV_TIME_BASE)).floor() as i64 - 1;
+        if margin > 3600.0 || source.input.seek(target, ..target).is_err() {
+            return source.input.seek(i64::MIN, ..).map_err(fail);
+        }
+        let mut packet = Packet::empty();
+        let landed = loop {
+            match packet.read(&mut source.input) {
+                Ok(()) if packet.stream() == source.video_index && packet.is_key() => {
+                    break packet.pts();
+                }
+                Ok(()) => {}
+                Err(_) => break None,
+            }
+        };
+        if landed.is_some_and(|p| p <= pts) {
+            // The same seek again, to decode from where it lands.
+            return source.input.seek(target, ..target).map_err(fail);
+        }
+        margin = if margin == 0.0 { 1.0 } else { margin * 2.0 };
+    }
 }
 
 fn stylize_stage<B: Kernels>(

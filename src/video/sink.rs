@@ -150,6 +150,10 @@ impl Sink {
             output
                 .write_header_with(endpoint::streaming_options(&output))
                 .map(|_| ())
+        } else if timing == Timing::Chunk {
+            output
+                .write_header_with(chunk_options(time_base))
+                .map(|_| ())
         } else {
             output.write_header().map(|_| ())
         };
@@ -337,6 +341,20 @@ pub fn map_streams(
         }
     }
     Ok((video_output_index, copies))
+}
+
+/// A chunk (MP4) starts at its first frame's own time, which the muxer records as an edit
+/// list in the movie's time scale: 1/1000 s by default, which would move every frame of a
+/// 30000/1001 fps chunk by a fraction of a tick. The track's own scale (as the muxer picks
+/// it: the time base's, doubled up to at least 10000) keeps the timestamps exact.
+fn chunk_options(time_base: Rational) -> Dictionary<'static> {
+    let mut scale = i64::from(time_base.denominator()).max(1);
+    while scale < 10_000 {
+        scale *= 2;
+    }
+    let mut options = Dictionary::new();
+    options.set("movie_timescale", &scale.to_string());
+    options
 }
 
 /// The muxer may change a stream's time base when it writes the header: read them back.
