@@ -417,7 +417,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((spec.index, spec.count), (3, 8));
-        assert_eq!(spec.file_name(), "chunk-0003-of-0008.nut");
+        assert_eq!(spec.file_name(), "chunk-0003-of-0008.mp4");
         let spec = ChunkSpec::resolve(None, Some(4), Some(2)).unwrap().unwrap();
         assert_eq!((spec.index, spec.count), (2, 4));
         for bad in ["8/8", "1/0", "x/2", "3"] {
