@@ -68,11 +68,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         )));
     }
     let (width, height) = output_size(source.width, source.height, args.max_height);
-    let settings = EncodeSettings {
-        codec: args.codec.clone(),
-        crf: args.crf,
-        preset: args.preset.clone(),
-    };
+    let settings = encode_settings(args);
     let mut warnings = Vec::new();
     let sink = Sink::open(
         &destination.url(),
@@ -201,11 +197,7 @@ fn stylize_chunk(
     let devices = DeviceList::resolve(args.device.device.as_ref())?;
     let source = Source::open(input, args.input_format.as_deref(), &args.input_options)?;
     let (width, height) = output_size(source.width, source.height, args.max_height);
-    let settings_of_encoder = EncodeSettings {
-        codec: args.codec.clone(),
-        crf: args.crf,
-        preset: args.preset.clone(),
-    };
+    let settings_of_encoder = encode_settings(args);
     let mut warnings = Vec::new();
     let sink = Sink::open(
         &destination.url(),
@@ -302,6 +294,14 @@ fn run_job(
             config,
         },
     )
+}
+
+fn encode_settings(args: &VideoArgs) -> EncodeSettings {
+    EncodeSettings {
+        codec: args.codec.clone(),
+        crf: args.crf,
+        preset: args.preset.clone(),
+    }
 }
 
 /// Frames per network run: `--batch`, else 4 on a GPU and 1 on the CPU.
