@@ -54,6 +54,7 @@ struct TrainFigures {
     batch: usize,
     steps: usize,
     network_width: f32,
+    precision: &'static str,
     seconds: f64,
     ms_per_step: f64,
     steps_per_s: f64,
@@ -75,7 +76,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let spec = args.device.resolve();
     device::check_device(spec)?;
     if args.train {
-        let figures = device::dispatch(spec, TimeTraining { args: &args, spec })?;
+        let precision = device::set_train_precision(args.precision, spec)?;
+        let mut figures = device::dispatch(spec, TimeTraining { args: &args, spec })?;
+        figures.precision = precision;
         return report_training(figures, args.json);
     }
     let style = match &args.style {
@@ -199,12 +202,13 @@ fn report_training(t: TrainFigures, json: bool) -> Result<()> {
         });
     }
     println!(
-        "training step, {} crops of {}x{} on {} (network width {}): {:.0} ms/step, {:.3} steps/s, {:.1} GFLOP/s ({:.0} GFLOP a step, {} steps in {:.1} s)",
+        "training step, {} crops of {}x{} on {} (network width {}, {}): {:.0} ms/step, {:.3} steps/s, {:.1} GFLOP/s ({:.0} GFLOP a step, {} steps in {:.1} s)",
         t.batch,
         t.width,
         t.height,
         t.device,
         t.network_width,
+        t.precision,
         t.ms_per_step,
         t.steps_per_s,
         t.gflops,
@@ -279,6 +283,7 @@ fn time_steps<B: TrainKernels>(
         batch,
         steps,
         network_width: args.width,
+        precision: "f32",
         seconds,
         ms_per_step: 1e3 * seconds / steps as f64,
         steps_per_s: steps as f64 / seconds,

@@ -139,13 +139,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let spec = args.device.resolve();
     device::check_device(spec)?;
+    let precision = device::set_train_precision(args.precision, spec)?;
     let paths = RunPaths {
         style_file: style_file.clone(),
         work: work.clone(),
         vgg: vgg_path,
     };
     eprintln!(
-        "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec}; work folder {}",
+        "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec} ({precision}); work folder {}",
         style_file.display(),
         args.style_image.display(),
         args.dataset.display(),

@@ -48,12 +48,12 @@ impl<B: Backend> Backward<B, 3> for PaddedConvBackward {
         let s = ops.state;
         let (g, f) = (s.geom, s.frame);
         if let Some(node) = node_x {
-            let dx = conv::input_grad(&dy, &g, f, &s.weight);
+            let dx = conv::input_grad(&dy, &g, f, &s.weight, super::bf16_gemm());
             let shape = [f.batch, g.c_in, f.height, f.width];
             grads.register::<B>(node.id, from_host::<B, 4>(dx, shape, &s.device));
         }
         if node_weight.is_some() || node_bias.is_some() {
-            let (dw, db) = conv::weight_grad(&s.padded, &dy, &g, f);
+            let (dw, db) = conv::weight_grad(&s.padded, &dy, &g, f, super::bf16_gemm());
             if let Some(node) = node_weight {
                 let shape = [g.c_out, g.c_in, g.kernel, g.kernel];
                 grads.register::<B>(node.id, from_host::<B, 4>(dw, shape, &s.device));
@@ -183,7 +183,14 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 let (geom, frame) = geometry(&x.dims(), &weight.dims(), spec);
                 let weight = to_host(weight);
                 let bias = to_host(tensor::<B, 1>(bias.primitive));
-                let (y, padded) = conv::forward(&to_host(x), &geom, frame, &weight, Some(&bias));
+                let (y, padded) = conv::forward(
+                    &to_host(x),
+                    &geom,
+                    frame,
+                    &weight,
+                    Some(&bias),
+                    super::bf16_gemm(),
+                );
                 let (ho, wo) = geom.output(frame);
                 let y = from_host::<B, 4>(y, [frame.batch, geom.c_out, ho, wo], &device);
                 let saved = Saved {

@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use super::amx;
+
 /// How the border is filled before convolving.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Padding {
@@ -41,7 +43,11 @@ pub struct Frame {
 }
 
 /// Upper bound on one im2col chunk (floats): small enough to stay in the L2/L3 caches.
+/// Small in tests, so that their frames are split too.
+#[cfg(not(test))]
 const CHUNK_FLOATS: usize = 1 << 19;
+#[cfg(test)]
+const CHUNK_FLOATS: usize = 1 << 12;
 
 impl ConvGeom {
     pub fn padded(&self, f: Frame) -> (usize, usize) {
@@ -196,6 +202,48 @@ fn im2col(
     }
 }
 
+/// Packs the im2col matrix of output rows `oy0..oy1` of one padded image (kk x n) as a bf16
+/// GEMM operand: as it is (`transposed` false: the right operand of the forward GEMM) or
+/// transposed (the weight gradient's). Stride 1 reads the image directly; other strides
+/// go through `col`.
+#[allow(clippy::too_many_arguments)]
+fn pack_patches(
+    image: &[f32],
+    g: &ConvGeom,
+    (hp, wp): (usize, usize),
+    wo: usize,
+    (oy0, oy1): (usize, usize),
+    col: &mut Vec<f32>,
+    packed: &mut amx::PackedB,
+    transposed: bool,
+) {
+    let (kk, n) = (g.patch_len(), (oy1 - oy0) * wo);
+    let map;
+    let rows = if g.stride == 1 {
+        // SAFETY: `image` holds c_in planes of hp x wp, which the kernel fits.
+        map = unsafe {
+            amx::PatchMap::new(image.as_ptr(), (g.c_in, g.kernel), (hp, wp), wo, (oy0, oy1))
+        };
+        amx::Rows::Patches(&map)
+    } else {
+        col.resize(kk * n, 0.0);
+        im2col(image, g, hp, wp, wo, oy0, oy1, col);
+        amx::Rows::Dense {
+            src: col.as_ptr(),
+            rs: n,
+            n,
+        }
+    };
+    // SAFETY: `rows` is kk x n; callers take this path only where AMX is available.
+    unsafe {
+        if transposed {
+            packed.pack_columns(n, kk, &rows);
+        } else {
+            packed.pack_rows(kk, n, &rows);
+        }
+    }
+}
+
 /// Output-row chunks `(image, oy0, oy1)` covering a batch.
 fn chunks(g: &ConvGeom, batch: usize, ho: usize, wo: usize) -> Vec<(usize, usize, usize)> {
     let rows = (CHUNK_FLOATS / (g.patch_len() * wo).max(1)).clamp(1, ho);
@@ -270,6 +318,7 @@ pub(super) unsafe fn matmul(
 
 /// Convolves already padded images `p` (batch x c_in x hp x wp) with `weight`
 /// (c_out x c_in x k x k) and `bias`; returns batch x c_out x ho x wo.
+#[allow(clippy::too_many_arguments)]
 pub fn convolve_padded(
     p: &[f32],
     g: &ConvGeom,
@@ -278,6 +327,7 @@ pub fn convolve_padded(
     wp: usize,
     weight: &[f32],
     bias: Option<&[f32]>,
+    bf16: bool,
 ) -> Vec<f32> {
     let (k, s) = (g.kernel, g.stride);
     let (ho, wo) = ((hp - k) / s + 1, (wp - k) / s + 1);
@@ -290,29 +340,39 @@ pub fn convolve_padded(
         }
     }
     if g.stride == 1 && g.kernel > 1 && 4 * g.c_out <= g.c_in {
-        convolve_few_outputs(p, g, batch, hp, wp, weight, &mut out);
+        convolve_few_outputs(p, g, batch, hp, wp, weight, &mut out, bf16);
         return out;
     }
-    if g.stride == 1 && g.kernel == 3 && g.c_in >= WINOGRAD_MIN_CHANNELS {
+    // Winograd's transforms would compound bf16 rounding; AMX makes the plain GEMM cheap.
+    if !bf16 && g.stride == 1 && g.kernel == 3 && g.c_in >= WINOGRAD_MIN_CHANNELS {
         super::winograd::convolve_3x3(p, g.c_in, g.c_out, batch, hp, wp, weight, &mut out);
         return out;
     }
     let dst = SharedMut(out.as_mut_ptr());
+    // The weights are the left operand of every chunk: packed to bf16 once.
+    // SAFETY: `weight` is c_out x kk, row-major.
+    let packed = bf16.then(|| unsafe { amx::PackedA::new(g.c_out, kk, weight.as_ptr(), kk) });
     chunks(g, batch, ho, wo).into_par_iter().for_each_init(
-        Vec::new,
-        |col: &mut Vec<f32>, (b, oy0, oy1)| {
+        || (Vec::new(), amx::PackedB::default()),
+        |(col, cols), (b, oy0, oy1)| {
             let n = (oy1 - oy0) * wo;
-            col.resize(kk * n, 0.0);
             let image = &p[b * g.c_in * hp * wp..(b + 1) * g.c_in * hp * wp];
+            // SAFETY (both GEMMs): chunk (b, oy0..oy1) writes only columns oy0*wo.. of
+            // image b's planes, which no other chunk touches; `out` outlives the loop.
+            let y = unsafe { dst.get().add(b * g.c_out * plane + oy0 * wo) };
+            if let Some(w) = &packed {
+                pack_patches(image, g, (hp, wp), wo, (oy0, oy1), col, cols, false);
+                unsafe { amx::gemm(w, cols, y, plane, true) };
+                return;
+            }
+            col.resize(kk * n, 0.0);
             im2col(image, g, hp, wp, wo, oy0, oy1, col);
-            // SAFETY: chunk (b, oy0..oy1) writes only columns oy0*wo.. of image b's planes,
-            // which no other chunk touches; `out` outlives the parallel loop.
             unsafe {
                 matmul(
                     g.c_out,
                     n,
                     kk,
-                    dst.get().add(b * g.c_out * plane + oy0 * wo),
+                    y,
                     plane,
                     true,
                     weight.as_ptr(),
@@ -340,6 +400,7 @@ const TAP_CHUNK_FLOATS: usize = 1 << 10;
 /// GEMM with almost no rows; instead one GEMM computes, for every padded pixel, each output
 /// channel's contribution at each kernel tap (c_out·k² rows, c_in deep), and the taps are
 /// then summed along their shifts. Adds into `out`, which holds the bias.
+#[allow(clippy::too_many_arguments)]
 fn convolve_few_outputs(
     p: &[f32],
     g: &ConvGeom,
@@ -348,6 +409,7 @@ fn convolve_few_outputs(
     wp: usize,
     weight: &[f32],
     out: &mut [f32],
+    bf16: bool,
 ) {
     let k = g.kernel;
     let taps = k * k;
@@ -374,28 +436,43 @@ fn convolve_few_outputs(
         })
         .collect();
     let dst = SharedMut(out.as_mut_ptr());
-    work.into_par_iter()
-        .for_each_init(Vec::new, |z: &mut Vec<f32>, (b, oy0, oy1)| {
+    // SAFETY: `w_t` is rows_m x c_in, row-major.
+    let packed = bf16.then(|| unsafe { amx::PackedA::new(rows_m, g.c_in, w_t.as_ptr(), g.c_in) });
+    work.into_par_iter().for_each_init(
+        || (Vec::new(), amx::PackedB::default()),
+        |(z, x), (b, oy0, oy1)| {
             let span = (oy1 - oy0 + k - 1) * wp;
             z.resize(rows_m * span, 0.0);
             let src = &p[b * g.c_in * hp * wp + oy0 * wp..];
             // SAFETY: `src` rows are hp*wp apart and each reads `span` values within the image;
             // `z` is rows_m x span.
-            unsafe {
-                matmul(
-                    rows_m,
-                    span,
-                    g.c_in,
-                    z.as_mut_ptr(),
-                    span,
-                    false,
-                    w_t.as_ptr(),
-                    g.c_in,
-                    1,
-                    src.as_ptr(),
-                    hp * wp,
-                    1,
-                );
+            if let Some(w) = &packed {
+                unsafe {
+                    let rows = amx::Rows::Dense {
+                        src: src.as_ptr(),
+                        rs: hp * wp,
+                        n: span,
+                    };
+                    x.pack_rows(g.c_in, span, &rows);
+                    amx::gemm(w, x, z.as_mut_ptr(), span, false);
+                }
+            } else {
+                unsafe {
+                    matmul(
+                        rows_m,
+                        span,
+                        g.c_in,
+                        z.as_mut_ptr(),
+                        span,
+                        false,
+                        w_t.as_ptr(),
+                        g.c_in,
+                        1,
+                        src.as_ptr(),
+                        hp * wp,
+                        1,
+                    );
+                }
             }
             for co in 0..g.c_out {
                 let start = (b * g.c_out + co) * ho * wo + oy0 * wo;
@@ -412,7 +489,8 @@ fn convolve_few_outputs(
                     }
                 }
             }
-        });
+        },
+    );
 }
 
 /// Forward pass: pads `x` (batch x c_in x h x w) and convolves it. Also returns the padded
@@ -423,18 +501,19 @@ pub fn forward(
     f: Frame,
     weight: &[f32],
     bias: Option<&[f32]>,
+    bf16: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (hp, wp) = g.padded(f);
     g.output(f);
     let p = pad(x, f.batch * g.c_in, f.height, f.width, g);
-    let y = convolve_padded(&p, g, f.batch, hp, wp, weight, bias);
+    let y = convolve_padded(&p, g, f.batch, hp, wp, weight, bias, bf16);
     (y, p)
 }
 
 /// Gradient of the input: the output gradient `dy` zero-dilated by the stride and
 /// zero-padded by k-1, convolved with the kernel flipped and its channels swapped, gives
 /// the padded input's gradient, which is then folded back through the padding.
-pub fn input_grad(dy: &[f32], g: &ConvGeom, f: Frame, weight: &[f32]) -> Vec<f32> {
+pub fn input_grad(dy: &[f32], g: &ConvGeom, f: Frame, weight: &[f32], bf16: bool) -> Vec<f32> {
     let (hp, wp) = g.padded(f);
     let (ho, wo) = g.output(f);
     let (k, s) = (g.kernel, g.stride);
@@ -471,12 +550,18 @@ pub fn input_grad(dy: &[f32], g: &ConvGeom, f: Frame, weight: &[f32]) -> Vec<f32
         padding: Padding::Zero,
         upsample: false,
     };
-    let dp = convolve_padded(&d, &transposed, f.batch, hd, wd, &flipped, None);
+    let dp = convolve_padded(&d, &transposed, f.batch, hd, wd, &flipped, None, bf16);
     unpad_grad(&dp, f.batch * g.c_in, f.height, f.width, g)
 }
 
 /// Gradients of the kernel and the bias, from the padded input `p` of the forward pass.
-pub fn weight_grad(p: &[f32], dy: &[f32], g: &ConvGeom, f: Frame) -> (Vec<f32>, Vec<f32>) {
+pub fn weight_grad(
+    p: &[f32],
+    dy: &[f32],
+    g: &ConvGeom,
+    f: Frame,
+    bf16: bool,
+) -> (Vec<f32>, Vec<f32>) {
     let (hp, wp) = g.padded(f);
     let (ho, wo) = g.output(f);
     let plane = ho * wo;
@@ -484,15 +569,38 @@ pub fn weight_grad(p: &[f32], dy: &[f32], g: &ConvGeom, f: Frame) -> (Vec<f32>, 
     let dw = chunks(g, f.batch, ho, wo)
         .into_par_iter()
         .fold(
-            || (vec![0.0f32; g.c_out * kk], Vec::new()),
-            |(mut acc, mut col), (b, oy0, oy1)| {
+            || {
+                (
+                    vec![0.0f32; g.c_out * kk],
+                    Vec::new(),
+                    amx::PackedB::default(),
+                )
+            },
+            |(mut acc, mut col, mut cols), (b, oy0, oy1)| {
                 let n = (oy1 - oy0) * wo;
-                col.resize(kk * n, 0.0);
                 let image = &p[b * g.c_in * hp * wp..(b + 1) * g.c_in * hp * wp];
-                im2col(image, g, hp, wp, wo, oy0, oy1, &mut col);
                 let grad = &dy[b * g.c_out * plane + oy0 * wo..];
-                // SAFETY: all slices are in bounds: `grad` rows are `plane` apart and each
-                // reads `n` values; `acc` is c_out x kk.
+                // SAFETY (both GEMMs): all slices are in bounds: `grad` rows are `plane`
+                // apart and each reads `n` values; `acc` is c_out x kk.
+                if bf16 {
+                    pack_patches(
+                        image,
+                        g,
+                        (hp, wp),
+                        wo,
+                        (oy0, oy1),
+                        &mut col,
+                        &mut cols,
+                        true,
+                    );
+                    unsafe {
+                        let a = amx::PackedA::new(g.c_out, n, grad.as_ptr(), plane);
+                        amx::gemm(&a, &cols, acc.as_mut_ptr(), kk, true);
+                    }
+                    return (acc, col, cols);
+                }
+                col.resize(kk * n, 0.0);
+                im2col(image, g, hp, wp, wo, oy0, oy1, &mut col);
                 unsafe {
                     matmul(
                         g.c_out,
@@ -509,10 +617,10 @@ pub fn weight_grad(p: &[f32], dy: &[f32], g: &ConvGeom, f: Frame) -> (Vec<f32>, 
                         n,
                     );
                 }
-                (acc, col)
+                (acc, col, cols)
             },
         )
-        .map(|(acc, _)| acc)
+        .map(|(acc, _, _)| acc)
         .reduce(
             || vec![0.0f32; g.c_out * kk],
             |mut a, b| {
@@ -618,7 +726,7 @@ mod tests {
             let x = values(f.batch * g.c_in * f.height * f.width, 1);
             let w = values(g.c_out * g.patch_len(), 2);
             let b = values(g.c_out, 3);
-            let (y, _) = forward(&x, &g, f, &w, Some(&b));
+            let (y, _) = forward(&x, &g, f, &w, Some(&b), false);
             close(&y, &naive(&x, &g, f, &w, &b), 1e-4);
         }
     }
@@ -640,9 +748,9 @@ mod tests {
                     .map(|(a, b)| (*a as f64) * (*b as f64))
                     .sum()
             };
-            let (_, p) = forward(&x, &g, f, &w, Some(&b));
-            let dx = input_grad(&dy, &g, f, &w);
-            let (dw, db) = weight_grad(&p, &dy, &g, f);
+            let (_, p) = forward(&x, &g, f, &w, Some(&b), false);
+            let dx = input_grad(&dy, &g, f, &w, false);
+            let (dw, db) = weight_grad(&p, &dy, &g, f, false);
             // The loss is linear in each argument, so a unit step is an exact derivative.
             let dir_x = values(x.len(), 8);
             let moved: Vec<f32> = x.iter().zip(&dir_x).map(|(a, d)| a + d).collect();
@@ -671,6 +779,60 @@ mod tests {
         }
     }
 
+    /// bf16 GEMMs (AMX) against the f32 ones: each value within bf16's rounding of its
+    /// operands (2^-8 of the sum of the absolute products), forward and backward, on every
+    /// shape above and on frames wide and tall enough to span several chunks.
+    #[test]
+    fn bf16_gemms_match_f32_within_rounding() {
+        if !super::super::bf16_gemm_available() {
+            eprintln!("SKIPPED: this CPU has no AMX-BF16");
+            return;
+        }
+        let mut cases = geoms();
+        let g = |c_in, c_out, stride| ConvGeom {
+            c_in,
+            c_out,
+            kernel: 3,
+            stride,
+            pad: 1,
+            padding: Padding::Reflect,
+            upsample: false,
+        };
+        let f = |batch, height, width| Frame {
+            batch,
+            height,
+            width,
+        };
+        cases.extend([(g(40, 36, 1), f(2, 21, 37)), (g(33, 70, 2), f(1, 30, 19))]);
+        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+        let within = |got: &[f32], want: &[f32], scale: &[f32], what: &str| {
+            for (i, ((a, b), s)) in got.iter().zip(want).zip(scale).enumerate() {
+                let tol = s * 2f32.powi(-7) + 1e-5;
+                assert!((a - b).abs() <= tol, "{what} at {i}: {a} vs {b} (± {tol})");
+            }
+        };
+        for (g, f) in cases {
+            let x = values(f.batch * g.c_in * f.height * f.width, 11);
+            let w = values(g.c_out * g.patch_len(), 12);
+            let b = values(g.c_out, 13);
+            let (ho, wo) = g.output(f);
+            let dy = values(f.batch * g.c_out * ho * wo, 14);
+            let (y32, p) = forward(&x, &g, f, &w, Some(&b), false);
+            let (y16, _) = forward(&x, &g, f, &w, Some(&b), true);
+            let (scale, p_abs) = forward(&abs(&x), &g, f, &abs(&w), Some(&abs(&b)), false);
+            within(&y16, &y32, &scale, &format!("y {g:?}"));
+            let dx32 = input_grad(&dy, &g, f, &w, false);
+            let dx16 = input_grad(&dy, &g, f, &w, true);
+            let scale = input_grad(&abs(&dy), &g, f, &abs(&w), false);
+            within(&dx16, &dx32, &scale, &format!("dx {g:?}"));
+            let (dw32, db32) = weight_grad(&p, &dy, &g, f, false);
+            let (dw16, db16) = weight_grad(&p, &dy, &g, f, true);
+            let (scale, _) = weight_grad(&p_abs, &abs(&dy), &g, f, false);
+            within(&dw16, &dw32, &scale, &format!("dw {g:?}"));
+            assert_eq!(db16, db32, "the bias gradient is a plain f32 sum");
+        }
+    }
+
     #[test]
     fn reflection_indices_bounce_between_edges() {
         let map: Vec<_> = (0..9)
@@ -695,7 +857,7 @@ mod tests {
         assert!(c.len() > 2);
         assert!(
             c.iter()
-                .all(|(_, a, b)| (b - a) * 160 * 1152 <= CHUNK_FLOATS)
+                .all(|(_, a, b)| b - a == 1 || (b - a) * 160 * 1152 <= CHUNK_FLOATS)
         );
         assert_eq!(
             c.iter()
