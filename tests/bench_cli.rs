@@ -85,6 +85,53 @@ fn bench_train_times_training_steps() {
     assert!((t["gflop_per_step"].as_f64().unwrap() - expected_gflop).abs() < 1e-9);
 }
 
+/// `--precision bf16` runs on AMX tiles where the CPU has them and otherwise refuses in one
+/// sentence; `f32` runs everywhere; the report and the JSON say which precision ran.
+#[test]
+fn bench_train_precision_is_reported_or_refused() {
+    let run = |precision: &str| {
+        faststyle()
+            .args([
+                "bench",
+                "--train",
+                "--size",
+                "32x32",
+                "--batch",
+                "1",
+                "--steps",
+                "1",
+                "--width",
+                "0.25",
+                "--json",
+                "--precision",
+                precision,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("f32");
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["train"]["precision"], "f32");
+    let out = run("bf16");
+    let has_amx = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .contains(" amx_bf16");
+    if has_amx {
+        assert_ok(&out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["train"]["precision"],
+            "bf16 GEMM operands on AMX, f32 sums"
+        );
+    } else {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs a CPU with AMX-BF16"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
 #[test]
 fn bench_train_without_the_vgg_weights_says_where_they_go() {
     let dir = tempfile::tempdir().unwrap();
