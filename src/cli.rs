@@ -327,8 +327,15 @@ impl DeviceArg {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// The painting whose style to learn.
-    #[arg(long, value_name = "PAINTING")]
-    pub style_image: PathBuf,
+    #[arg(long, value_name = "PAINTING", required_unless_present = "teacher")]
+    pub style_image: Option<PathBuf>,
+
+    /// Learn to paint like this trained style (a name or a file) instead of from a
+    /// painting: the network is trained to reproduce the style's pictures of the photos
+    /// (pixel MSE), with no VGG19, several times faster a step. For the smaller, faster
+    /// --width variants of a style (--width defaults to 0.5 with it).
+    #[arg(long, value_name = "STYLE", conflicts_with = "style_image")]
+    pub teacher: Option<String>,
 
     /// Folder of photos to train on (searched recursively; jpg, png, webp).
     #[arg(long, value_name = "DIR")]
@@ -372,7 +379,7 @@ pub struct TrainArgs {
     pub lr: f64,
 
     /// Network width: 1.0 (32/64/128 channels) or smaller for CPU-friendly styles.
-    /// Default: 1.0, or the --init style's.
+    /// Default: 1.0 (0.5 with --teacher), or the --init style's.
     #[arg(long)]
     pub width: Option<f32>,
 

@@ -622,6 +622,81 @@ fn init_starts_from_a_trained_style_and_records_it() {
     assert!(!dir.path().join("c.safetensors").exists());
 }
 
+/// `--teacher`: a narrower network learns a trained style's pictures (pixel MSE, logged in
+/// the content column), starts far from them and gets closer; the style file records the
+/// teacher, the painting's title and the loss; clashing flags are refused.
+#[test]
+fn teacher_trains_a_narrower_student_towards_its_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, painting) = tiny_dataset(dir.path());
+    let out = train_cmd(
+        dir.path(),
+        &photos,
+        &painting,
+        "t.safetensors",
+        10,
+        &["--painting-title", "Tiny"],
+    );
+    assert_ok(&out);
+    let student = |extra: &[&str]| {
+        faststyle()
+            .current_dir(dir.path())
+            .args(["train", "--teacher", "t.safetensors", "--dataset"])
+            .arg(&photos)
+            .args(["--batch", "2", "--image-size", "64", "--preview-every", "0"])
+            .args(["--checkpoint-every", "10", "--seed", "7"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = student(&[
+        "--out",
+        "s.safetensors",
+        "--steps",
+        "40",
+        "--width",
+        "0.125",
+    ]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("learning from style t (10 steps)"), "{err}");
+    assert!(err.contains("teacher MSE"), "{err}");
+    let mse = column(
+        &std::fs::read_to_string(dir.path().join("s.train/losses.csv")).unwrap(),
+        2,
+    );
+    assert_eq!(mse.len(), 40);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&mse[35..]) < 0.5 * mean(&mse[..5]),
+        "teacher MSE {:.4e} at the start, {:.4e} at the end",
+        mean(&mse[..5]),
+        mean(&mse[35..])
+    );
+    let style = faststyle::model::StyleFile::load(&dir.path().join("s.safetensors")).unwrap();
+    assert_eq!(style.config.width, 0.125);
+    assert_eq!(style.meta.training["teacher"]["name"], "t");
+    assert_eq!(style.meta.training["teacher"]["steps"], 10);
+    assert_eq!(style.meta.painting_title, "Tiny");
+    assert!(style.meta.final_losses.contains_key("teacher_mse"));
+    assert!(!style.meta.final_losses.contains_key("style"));
+
+    let out = faststyle()
+        .current_dir(dir.path())
+        .args(["train", "--teacher", "t.safetensors", "--style-image"])
+        .arg(&painting)
+        .arg("--dataset")
+        .arg(&photos)
+        .args(["--out", "x.safetensors"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    let out = student(&["--out", "x.safetensors", "--stability-weight", "10"]);
+    assert_clean_failure(&out, "not with --teacher");
+    assert!(!dir.path().join("x.safetensors").exists());
+}
+
 /// Stylizes a generated 70x50 picture (written to `dir` as still.png) with `style` through
 /// `faststyle image`, into `dir/out`, and returns the result.
 fn stylize_still(dir: &Path, style: &str, out: &str) -> image::RgbImage {

@@ -44,23 +44,42 @@ struct Training<'a> {
     paths: &'a RunPaths,
     resume: bool,
     init: Option<(&'a StyleFile, &'a Path)>,
+    teacher: Option<(&'a StyleFile, &'a Path)>,
 }
 
 impl BackendTask for Training<'_> {
     type Output = Result<TrainReport>;
 
     fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
-        train::<Autodiff<B>>(self.settings, self.paths, self.resume, self.init, &device)
+        let sources = crate::train::trainer::Sources {
+            init: self.init,
+            teacher: self.teacher,
+        };
+        train::<Autodiff<B>>(self.settings, self.paths, self.resume, sources, &device)
     }
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    if !args.style_image.is_file() {
+    if let Some(painting) = &args.style_image
+        && !painting.is_file()
+    {
         return Err(Error::Input {
-            path: args.style_image.clone(),
+            path: painting.clone(),
             detail: "no such painting file".to_string(),
         });
     }
+    let teacher = args.teacher.as_deref().map(catalog::load).transpose()?;
+    if teacher.is_some() && args.stability_weight > 0.0 {
+        return Err(Error::Usage(
+            "--stability-weight is for training from a painting, not with --teacher".into(),
+        ));
+    }
+    // The painting, or for a student the teacher's file, recorded as the run's source.
+    let source = match (&args.style_image, &teacher) {
+        (Some(painting), _) => painting.clone(),
+        (None, Some((_, path))) => path.clone(),
+        (None, None) => unreachable!("clap requires --style-image or --teacher"),
+    };
     let style_file = style_file_for(&args.out);
     let work = style_file.with_extension("train");
     if style_file.exists() && !args.overwrite && !args.resume {
@@ -87,7 +106,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let from_init = init
         .as_ref()
         .map(|(style, path)| (&style.config, path.as_path()));
-    let width = inherited("--width", "width", args.width, from_init, |c| c.width, 1.0)?;
+    let default_width = if teacher.is_some() { 0.5 } else { 1.0 };
+    let width = inherited(
+        "--width",
+        "width",
+        args.width,
+        from_init,
+        |c| c.width,
+        default_width,
+    )?;
     let norm_eps = inherited(
         "--norm-eps",
         "epsilon",
@@ -97,7 +124,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         crate::model::config::NORM_EPS,
     )?;
     let settings = TrainSettings {
-        style_image: args.style_image.clone(),
+        style_image: source.clone(),
         dataset: args.dataset.clone(),
         steps: args.steps,
         batch: args.batch as usize,
@@ -125,13 +152,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         checkpoint_every: args.checkpoint_every,
         preview_every: args.preview_every,
         seed: args.seed,
-        painting_title: args.painting_title.clone().unwrap_or_else(|| {
-            args.style_image
+        painting_title: match (&args.painting_title, &teacher) {
+            (Some(title), _) => title.clone(),
+            (None, Some((style, _))) => style.meta.painting_title.clone(),
+            (None, None) => source
                 .file_stem()
                 .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+        },
+        painting_author: match &teacher {
+            Some((style, _)) if args.painting_author.is_empty() => {
+                style.meta.painting_author.clone()
+            }
+            _ => args.painting_author.clone(),
+        },
+        teacher: teacher.as_ref().map(|(style, _)| InitStyle {
+            name: style.meta.name.clone(),
+            steps: style.meta.steps,
         }),
-        painting_author: args.painting_author.clone(),
         init: init.as_ref().map(|(style, _)| InitStyle {
             name: style.meta.name.clone(),
             steps: style.meta.steps,
@@ -148,7 +186,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     eprintln!(
         "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec} ({precision}); work folder {}",
         style_file.display(),
-        args.style_image.display(),
+        source.display(),
         args.dataset.display(),
         settings.steps,
         settings.batch,
@@ -156,6 +194,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         settings.width,
         work.display()
     );
+    if let Some(t) = &settings.teacher {
+        eprintln!(
+            "learning from style {} ({} steps): pixel MSE against its pictures, no VGG19",
+            t.name, t.steps
+        );
+    }
     if let Some(i) = &settings.init {
         eprintln!(
             "starting from style {} ({} steps) with a fresh optimizer",
@@ -176,6 +220,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             paths: &paths,
             resume: args.resume,
             init: init.as_ref().map(|(style, path)| (style, path.as_path())),
+            teacher: teacher
+                .as_ref()
+                .map(|(style, path)| (style, path.as_path())),
         },
     )?;
     if report.skipped_photos > 0 {

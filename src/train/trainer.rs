@@ -62,6 +62,10 @@ pub struct TrainSettings {
     /// The trained style the network started from, if not from random weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitStyle>,
+    /// The trained style the network learns to reproduce (`--teacher`), instead of a
+    /// painting through VGG19; `style_image` is then the teacher's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<InitStyle>,
     pub checkpoint_every: u64,
     pub preview_every: u64,
     pub seed: u64,
@@ -134,14 +138,31 @@ pub struct TrainReport {
     pub skipped_photos: usize,
 }
 
+/// The trained styles a run reads: the network's starting point (`--init`) and the style
+/// it learns from (`--teacher`), each with its file.
+#[derive(Clone, Copy, Default)]
+pub struct Sources<'a> {
+    pub init: Option<(&'a StyleFile, &'a Path)>,
+    pub teacher: Option<(&'a StyleFile, &'a Path)>,
+}
+
+/// What a run's network is trained towards.
+enum Target<B: TrainKernels> {
+    /// A painting, through the VGG19 perceptual objective.
+    Painting(Objective<B>),
+    /// A trained style's pictures (no gradient flows into it).
+    Teacher(Box<Transformer<B::InnerBackend>>),
+}
+
 /// Runs (or resumes) training on an autodiff backend and writes the style file.
 pub fn train<B: TrainKernels>(
     settings: &TrainSettings,
     paths: &RunPaths,
     resume: bool,
-    init: Option<(&StyleFile, &Path)>,
+    sources: Sources,
     device: &B::Device,
 ) -> Result<TrainReport, Error> {
+    let init = sources.init;
     let config = TransformerConfig::new(settings.width, settings.residual_blocks)
         .with_output_scale(settings.output_scale)
         .with_output_norm(settings.output_norm)
@@ -153,20 +174,27 @@ pub fn train<B: TrainKernels>(
             settings.image_size
         )));
     }
-    let spec = settings.loss_spec();
-    let deepest = spec.deepest_layer().map_err(Error::Usage)?.to_string();
-
-    let painting = picture::load_rgb(&settings.style_image)?;
     let files = dataset::scan(&settings.dataset)?;
-    let vgg_net = Vgg19::<B>::load(&paths.vgg, &deepest, device).map_err(|e| Error::Input {
-        path: paths.vgg.clone(),
-        detail: e.to_string(),
-    })?;
+    let target = match sources.teacher {
+        Some((style, path)) => {
+            Target::Teacher(Box::new(style.to_model::<B::InnerBackend>(device, path)?))
+        }
+        None => {
+            let spec = settings.loss_spec();
+            let deepest = spec.deepest_layer().map_err(Error::Usage)?.to_string();
+            let painting = picture::load_rgb(&settings.style_image)?;
+            let vgg_net =
+                Vgg19::<B>::load(&paths.vgg, &deepest, device).map_err(|e| Error::Input {
+                    path: paths.vgg.clone(),
+                    detail: e.to_string(),
+                })?;
+            Target::Painting(Objective::new(vgg_net, spec, painting, settings.style_size))
+        }
+    };
     std::fs::create_dir_all(&paths.work).map_err(|e| Error::Output {
         path: paths.work.clone(),
         detail: crate::fsutil::describe_io(&e),
     })?;
-    let objective = Objective::new(vgg_net, spec, painting, settings.style_size);
 
     // Validation photos for previews: the first few of the dataset, centre-cropped.
     let previews: Vec<Planar> = files
@@ -302,15 +330,20 @@ pub fn train<B: TrainKernels>(
         });
         let terms;
         let lr = settings.lr * warmup_factor(settings.init.is_some(), step);
-        (model, terms) = train_step(
-            model,
-            &mut optim,
-            &objective,
-            x,
-            lr,
-            stability,
-            settings.peak_weight,
-        );
+        (model, terms) = match &target {
+            Target::Painting(objective) => train_step(
+                model,
+                &mut optim,
+                objective,
+                x,
+                lr,
+                stability,
+                settings.peak_weight,
+            ),
+            Target::Teacher(teacher) => {
+                distill_step(model, &mut optim, teacher, x, lr, settings.peak_weight)
+            }
+        };
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
                 "the loss became {} at step {step}; lower --lr or the loss weights",
@@ -340,10 +373,23 @@ pub fn train<B: TrainKernels>(
             .iter()
             .filter_map(|&(i, name)| terms.get(i).map(|v| format!("  {name} {v:.3e}")))
             .collect::<String>();
-        progress.set_message(format!(
-            "content {:.3e}  style {:.3e}  tv {:.3e}{stability_note}",
-            terms[0], terms[1], terms[2]
-        ));
+        let (terms_note, peaks_note) = match target {
+            Target::Painting(_) => (
+                format!(
+                    "content {:.4e}  style {:.4e}  tv {:.4e}",
+                    terms[0], terms[1], terms[2]
+                ),
+                stability_note,
+            ),
+            Target::Teacher(_) => (
+                format!("teacher MSE {:.4e}", terms[0]),
+                terms
+                    .get(5)
+                    .map(|v| format!("  peaks {v:.3e}"))
+                    .unwrap_or_default(),
+            ),
+        };
+        progress.set_message(format!("{terms_note}{peaks_note}"));
         let due = last_report.elapsed().as_secs() >= 10
             || step == settings.steps
             || step == start_step + 1;
@@ -351,8 +397,8 @@ pub fn train<B: TrainKernels>(
             last_report = Instant::now();
             let rate = (step - start_step) as f64 / elapsed.max(1e-9);
             eprintln!(
-                "step {step}/{}: content {:.4e}  style {:.4e}  tv {:.4e}{stability_note}  total {:.4e}  ({:.3} steps/s)",
-                settings.steps, terms[0], terms[1], terms[2], terms[3], rate
+                "step {step}/{}: {terms_note}{peaks_note}  total {:.4e}  ({:.3} steps/s)",
+                settings.steps, terms[3], rate
             );
         }
         if settings.checkpoint_every > 0 && step % settings.checkpoint_every == 0 {
@@ -378,13 +424,20 @@ pub fn train<B: TrainKernels>(
         training.extend(map);
     }
     training.remove("dataset");
-    let mut final_losses: std::collections::BTreeMap<String, f64> = [
-        ("content".to_string(), last.content),
-        ("style".to_string(), last.style),
-        ("tv".to_string(), last.tv),
-        ("total".to_string(), last.total),
-    ]
-    .into();
+    let mut final_losses: std::collections::BTreeMap<String, f64> = match target {
+        Target::Painting(_) => [
+            ("content".to_string(), last.content),
+            ("style".to_string(), last.style),
+            ("tv".to_string(), last.tv),
+            ("total".to_string(), last.total),
+        ]
+        .into(),
+        Target::Teacher(_) => [
+            ("teacher_mse".to_string(), last.content),
+            ("total".to_string(), last.total),
+        ]
+        .into(),
+    };
     if settings.stability_weight > 0.0 {
         final_losses.insert("stability".to_string(), last.stability);
     }
@@ -485,18 +538,7 @@ pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     stability: Option<Stability<B>>,
     peak_weight: f64,
 ) -> (Transformer<B>, Vec<f64>) {
-    let (y, peaks) = if peak_weight > 0.0 {
-        let (y, watched) = model.forward_aligned_watched(photos.clone());
-        let layers = watched.len() as f64;
-        let penalty = watched
-            .into_iter()
-            .map(|a| loss::peak_penalty(a, PEAK_LIMIT))
-            .reduce(|a, b| a + b)
-            .map(|p| p * (peak_weight / layers));
-        (y, penalty)
-    } else {
-        (model.forward_aligned(photos.clone()), None)
-    };
+    let (y, peaks) = forward_with_peaks(&model, photos.clone(), peak_weight);
     let stable = stability.map(|s| {
         loss::stability_loss(
             |t| model.forward(t),
@@ -527,6 +569,60 @@ pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     }
     if let Some(p) = peaks {
         terms.push(p.into_scalar().elem::<f64>());
+    }
+    if !terms[3].is_finite() {
+        return (model, terms);
+    }
+    let grads = GradientsParams::from_grads(total.backward(), &model);
+    (optim.step(lr, model, grads), terms)
+}
+
+/// The network's pictures and, if `peak_weight` is on, its weighted peak penalty.
+fn forward_with_peaks<B: TrainKernels>(
+    model: &Transformer<B>,
+    photos: Tensor<B, 4>,
+    peak_weight: f64,
+) -> (Tensor<B, 4>, Option<Tensor<B, 1>>) {
+    if peak_weight > 0.0 {
+        let (y, watched) = model.forward_aligned_watched(photos);
+        let layers = watched.len() as f64;
+        let penalty = watched
+            .into_iter()
+            .map(|a| loss::peak_penalty(a, PEAK_LIMIT))
+            .reduce(|a, b| a + b)
+            .map(|p| p * (peak_weight / layers));
+        (y, penalty)
+    } else {
+        (model.forward_aligned(photos), None)
+    }
+}
+
+/// One optimizer step towards a teacher network's pictures of the photos: the loss is
+/// their mean squared difference in levels (0..255), plus the peak penalty when it is on.
+/// Returns the terms in [`train_step`]'s layout, the MSE in the content slot.
+pub fn distill_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
+    model: Transformer<B>,
+    optim: &mut O,
+    teacher: &Transformer<B::InnerBackend>,
+    photos: Tensor<B, 4>,
+    lr: f64,
+    peak_weight: f64,
+) -> (Transformer<B>, Vec<f64>) {
+    let target = Tensor::<B, 4>::from_inner(teacher.forward_aligned(photos.clone().inner()));
+    let (y, peaks) = forward_with_peaks(&model, photos, peak_weight);
+    let mse = (y - target).square().mean();
+    let total = match &peaks {
+        Some(p) => mse.clone() + p.clone(),
+        None => mse.clone(),
+    };
+    let mut terms = vec![
+        mse.into_scalar().elem::<f64>(),
+        0.0,
+        0.0,
+        total.clone().into_scalar().elem::<f64>(),
+    ];
+    if let Some(p) = peaks {
+        terms.extend([0.0, p.into_scalar().elem::<f64>()]);
     }
     if !terms[3].is_finite() {
         return (model, terms);
