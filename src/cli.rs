@@ -337,6 +337,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "STYLE", conflicts_with = "style_image")]
     pub teacher: Option<String>,
 
+    /// With --teacher: weight of the texture term, the Gram matrices of the network's and
+    /// the teacher's pictures compared at block1..3_conv1 (0: pixel MSE only, which blurs
+    /// the strokes).
+    #[arg(long, default_value_t = crate::train::trainer::DEFAULT_TEXTURE_WEIGHT,
+          requires = "teacher")]
+    pub texture_weight: f64,
+
     /// Folder of photos to train on (searched recursively; jpg, png, webp).
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,

@@ -11,6 +11,12 @@ pub fn gram<B: Backend>(features: Tensor<B, 4>) -> Tensor<B, 3> {
     f.clone().matmul(f.swap_dims(1, 2)) / ((c * h * w) as f64)
 }
 
+/// Mean squared error between two batches' Gram matrices, image by image: how far the
+/// output's texture is from the target's (no gradient flows into `target`).
+pub fn texture_loss<B: Backend>(output: Tensor<B, 4>, target: Tensor<B, 4>) -> Tensor<B, 1> {
+    (gram(output) - gram(target).detach()).square().mean()
+}
+
 /// Mean squared error between output and content features.
 pub fn content_loss<B: Backend>(output: Tensor<B, 4>, content: Tensor<B, 4>) -> Tensor<B, 1> {
     (output - content).square().mean()

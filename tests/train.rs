@@ -661,17 +661,16 @@ fn teacher_trains_a_narrower_student_towards_its_pictures() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("learning from style t (10 steps)"), "{err}");
     assert!(err.contains("teacher MSE"), "{err}");
-    let mse = column(
-        &std::fs::read_to_string(dir.path().join("s.train/losses.csv")).unwrap(),
-        2,
-    );
+    let csv = std::fs::read_to_string(dir.path().join("s.train/losses.csv")).unwrap();
+    let (mse, total) = (column(&csv, 2), column(&csv, 5));
     assert_eq!(mse.len(), 40);
+    assert!(mse.iter().all(|v| *v > 0.0));
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(
-        mean(&mse[35..]) < 0.5 * mean(&mse[..5]),
-        "teacher MSE {:.4e} at the start, {:.4e} at the end",
-        mean(&mse[..5]),
-        mean(&mse[35..])
+        mean(&total[35..]) < 0.5 * mean(&total[..5]),
+        "loss {:.4e} at the start, {:.4e} at the end",
+        mean(&total[..5]),
+        mean(&total[35..])
     );
     let style = faststyle::model::StyleFile::load(&dir.path().join("s.safetensors")).unwrap();
     assert_eq!(style.config.width, 0.125);
@@ -680,6 +679,20 @@ fn teacher_trains_a_narrower_student_towards_its_pictures() {
     assert_eq!(style.meta.painting_title, "Tiny");
     assert!(style.meta.final_losses.contains_key("teacher_mse"));
     assert!(!style.meta.final_losses.contains_key("style"));
+    // The texture term is on by default (the style column) and off at weight 0.
+    assert!(style.meta.final_losses["texture"] > 0.0);
+    let out = student(&[
+        "--out",
+        "p.safetensors",
+        "--steps",
+        "2",
+        "--texture-weight",
+        "0",
+    ]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no VGG19"));
+    let style = faststyle::model::StyleFile::load(&dir.path().join("p.safetensors")).unwrap();
+    assert_eq!(style.meta.final_losses["texture"], 0.0);
 
     let out = faststyle()
         .current_dir(dir.path())

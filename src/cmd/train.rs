@@ -166,6 +166,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             _ => args.painting_author.clone(),
         },
+        texture_weight: if teacher.is_some() {
+            args.texture_weight
+        } else {
+            0.0
+        },
         teacher: teacher.as_ref().map(|(style, _)| InitStyle {
             name: style.meta.name.clone(),
             steps: style.meta.steps,
@@ -195,8 +200,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         work.display()
     );
     if let Some(t) = &settings.teacher {
+        let texture = if settings.texture_weight > 0.0 {
+            format!(
+                ", and their textures (VGG19 to block3_conv1) at weight {}",
+                settings.texture_weight
+            )
+        } else {
+            ", no VGG19".to_string()
+        };
         eprintln!(
-            "learning from style {} ({} steps): pixel MSE against its pictures, no VGG19",
+            "learning from style {} ({} steps): pixel MSE against its pictures{texture}",
             t.name, t.steps
         );
     }
