@@ -11,10 +11,35 @@ pub fn gram<B: Backend>(features: Tensor<B, 4>) -> Tensor<B, 3> {
     f.clone().matmul(f.swap_dims(1, 2)) / ((c * h * w) as f64)
 }
 
-/// Mean squared error between two batches' Gram matrices, image by image: how far the
-/// output's texture is from the target's (no gradient flows into `target`).
-pub fn texture_loss<B: Backend>(output: Tensor<B, 4>, target: Tensor<B, 4>) -> Tensor<B, 1> {
-    (gram(output) - gram(target).detach()).square().mean()
+/// How far the output's texture is from the target's, image by image and tile by tile: the
+/// mean over a `tiles` x `tiles` grid of the squared difference of the two Gram matrices
+/// (no gradient flows into `target`). Tiles keep the texture local: a whole picture's Gram
+/// can be met with a blob in one place making up for the rest.
+pub fn texture_loss<B: Backend>(
+    output: Tensor<B, 4>,
+    target: Tensor<B, 4>,
+    tiles: usize,
+) -> Tensor<B, 1> {
+    let [n, c, h, w] = output.dims();
+    let tiles = tiles.clamp(1, h.min(w));
+    let edges = |side: usize| (0..=tiles).map(move |i| i * side / tiles);
+    let rows: Vec<usize> = edges(h).collect();
+    let cols: Vec<usize> = edges(w).collect();
+    let target = target.detach();
+    let mut sum = None;
+    for r in rows.windows(2) {
+        for q in cols.windows(2) {
+            let at = [0..n, 0..c, r[0]..r[1], q[0]..q[1]];
+            let l = (gram(output.clone().slice(at.clone())) - gram(target.clone().slice(at)))
+                .square()
+                .mean();
+            sum = Some(match sum {
+                None => l,
+                Some(s) => s + l,
+            });
+        }
+    }
+    sum.expect("at least one tile") / (tiles * tiles) as f64
 }
 
 /// Mean squared error between output and content features.
@@ -208,6 +233,35 @@ mod tests {
         let g = gram(spike.clone());
         assert!(style_loss(spike.clone(), g.clone()).into_scalar() < 1e-9);
         assert!(style_loss_tiled(spike, g, 2).into_scalar() > 0.1);
+    }
+
+    #[test]
+    fn texture_loss_compares_each_image_and_tile_with_its_own_target() {
+        let device = Default::default();
+        let x = Tensor::<B, 4>::random([2, 3, 6, 8], burn::tensor::Distribution::Default, &device);
+        assert_eq!(texture_loss(x.clone(), x.clone(), 2).into_scalar(), 0.0);
+        // Image by image: swapping the batch's targets costs, the whole Gram (1 tile) is
+        // the plain per-image Gram MSE.
+        let swapped = Tensor::cat(
+            vec![x.clone().narrow(0, 1, 1), x.clone().narrow(0, 0, 1)],
+            0,
+        );
+        let one = texture_loss(x.clone(), swapped.clone(), 1).into_scalar();
+        let by_hand = (gram(x.clone()) - gram(swapped.clone()))
+            .square()
+            .mean()
+            .into_scalar();
+        assert!(
+            one > 0.0 && (one - by_hand).abs() < 1e-6,
+            "{one} vs {by_hand}"
+        );
+        // Tiles: the target's texture moved to another corner is a loss tile by tile.
+        let mut a = vec![0.0f32; 16];
+        let mut b = vec![0.0f32; 16];
+        (a[0], b[15]) = (4.0, 4.0);
+        let (a, b) = (t4(a, [1, 1, 4, 4]), t4(b, [1, 1, 4, 4]));
+        assert!(texture_loss(a.clone(), b.clone(), 1).into_scalar() < 1e-9);
+        assert!(texture_loss(a, b, 2).into_scalar() > 0.1);
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub struct Sources<'a> {
 /// third of the cost of the painting objective's layers.
 pub const TEXTURE_LAYERS: [&str; 3] = ["block1_conv1", "block2_conv1", "block3_conv1"];
 
+/// The texture term's tiles per side ([`loss::texture_loss`]): with the whole picture's
+/// Gram (1) great-wave-lite painted pink patches over flat areas by step 125.
+pub const TEXTURE_TILES: usize = 4;
+
 /// `--texture-weight`'s default.
 pub const DEFAULT_TEXTURE_WEIGHT: f64 = 1.0;
 
@@ -651,7 +655,7 @@ pub fn distill_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
         let theirs = vgg.features(target.clone(), &TEXTURE_LAYERS);
         ours.into_iter()
             .zip(theirs)
-            .map(|(a, b)| loss::texture_loss(a, b))
+            .map(|(a, b)| loss::texture_loss(a, b, TEXTURE_TILES))
             .reduce(|a, b| a + b)
             .expect("three layers")
             * *weight
