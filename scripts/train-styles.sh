@@ -58,9 +58,8 @@ mkdir -p "$out"
 # style it costs (45% of the flicker, 4% less style loss); the recipe keeps that 1.2x of
 # today's default of 5. the-scream flickers little (3.7): 150 left 85% of it.
 # The -lite variants (width 0.5) are distilled from the shipped style of the same painting
-# (`--teacher NAME`, a name in styles/): they learn its pictures, not the painting, and a
-# step costs about a third of a painting step on the CPU. With pixel MSE alone the texture
-# comes out blurred (README, Training a style): none is shipped yet.
+# (`--teacher NAME`, a name in styles/): they learn its pictures (pixel MSE and a tiled
+# texture term), not the painting. See README, Training a style; none is shipped yet.
 # great-wave trains at style weight 2: at the default 5 (batch 1 for 3600 steps, batch 4 for
 # 300) its wave texture covered every photo and the subjects did not come back, while at 2
 # they stayed recognizable from step 200 under the wave pattern.
