@@ -20,19 +20,29 @@ pub fn texture_loss<B: Backend>(
     target: Tensor<B, 4>,
     tiles: usize,
 ) -> Tensor<B, 1> {
-    let [n, c, h, w] = output.dims();
+    let target = target.detach();
+    mean_over_tiles(output.dims(), tiles, |at| {
+        (gram(output.clone().slice(at.clone())) - gram(target.clone().slice(at)))
+            .square()
+            .mean()
+    })
+}
+
+/// The mean of `loss` over a `tiles` x `tiles` grid (at most one tile per pixel) of maps of
+/// shape `dims`; `loss` gets each tile's ranges in all four dimensions.
+fn mean_over_tiles<B: Backend>(
+    [n, c, h, w]: [usize; 4],
+    tiles: usize,
+    loss: impl Fn([std::ops::Range<usize>; 4]) -> Tensor<B, 1>,
+) -> Tensor<B, 1> {
     let tiles = tiles.clamp(1, h.min(w));
     let edges = |side: usize| (0..=tiles).map(move |i| i * side / tiles);
     let rows: Vec<usize> = edges(h).collect();
     let cols: Vec<usize> = edges(w).collect();
-    let target = target.detach();
     let mut sum = None;
     for r in rows.windows(2) {
         for q in cols.windows(2) {
-            let at = [0..n, 0..c, r[0]..r[1], q[0]..q[1]];
-            let l = (gram(output.clone().slice(at.clone())) - gram(target.clone().slice(at)))
-                .square()
-                .mean();
+            let l = loss([0..n, 0..c, r[0]..r[1], q[0]..q[1]]);
             sum = Some(match sum {
                 None => l,
                 Some(s) => s + l,
@@ -65,26 +75,13 @@ pub fn style_loss_tiled<B: Backend>(
     style_gram: Tensor<B, 3>,
     tiles: usize,
 ) -> Tensor<B, 1> {
-    let [n, c, h, w] = output.dims();
-    let tiles = tiles.clamp(1, h.min(w));
-    if tiles == 1 {
+    let [_, _, h, w] = output.dims();
+    if tiles.clamp(1, h.min(w)) == 1 {
         return style_loss(output, style_gram);
     }
-    let edges = |side: usize| (0..=tiles).map(move |i| i * side / tiles);
-    let rows: Vec<usize> = edges(h).collect();
-    let cols: Vec<usize> = edges(w).collect();
-    let mut sum = None;
-    for r in rows.windows(2) {
-        for q in cols.windows(2) {
-            let tile = output.clone().slice([0..n, 0..c, r[0]..r[1], q[0]..q[1]]);
-            let l = style_loss(tile, style_gram.clone());
-            sum = Some(match sum {
-                None => l,
-                Some(s) => s + l,
-            });
-        }
-    }
-    sum.expect("at least one tile") / (tiles * tiles) as f64
+    mean_over_tiles(output.dims(), tiles, |at| {
+        style_loss(output.clone().slice(at), style_gram.clone())
+    })
 }
 
 /// How far the channels of `x` (pre-normalization activations, [N, C, H, W]) are from

@@ -607,6 +607,18 @@ pub fn train_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     if let Some(p) = peaks {
         terms.push(p.into_scalar().elem::<f64>());
     }
+    step_unless_diverged(model, optim, lr, total, terms)
+}
+
+/// One optimizer step on `total`, unless the loss (`terms[3]`) is no longer finite: then the
+/// network is returned unchanged for the caller to report.
+fn step_unless_diverged<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
+    model: Transformer<B>,
+    optim: &mut O,
+    lr: f64,
+    total: Tensor<B, 1>,
+    terms: Vec<f64>,
+) -> (Transformer<B>, Vec<f64>) {
     if !terms[3].is_finite() {
         return (model, terms);
     }
@@ -677,11 +689,7 @@ pub fn distill_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
     if let Some(p) = peaks {
         terms.extend([0.0, p.into_scalar().elem::<f64>()]);
     }
-    if !terms[3].is_finite() {
-        return (model, terms);
-    }
-    let grads = GradientsParams::from_grads(total.backward(), &model);
-    (optim.step(lr, model, grads), terms)
+    step_unless_diverged(model, optim, lr, total, terms)
 }
 
 fn write_checkpoint<B: TrainKernels>(
