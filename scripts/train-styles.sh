@@ -115,7 +115,7 @@ train() {
 first_step_logged() { # $1 the run's name, $2 its pid
     local waited=0
     while kill -0 "$2" 2>/dev/null && [ $waited -lt 900 ]; do
-        [ "$(wc -l < "$out/$1.train/losses.csv" 2>/dev/null || echo 0)" -ge 2 ] && return 0
+        [ "$({ wc -l < "$out/$1.train/losses.csv"; } 2>/dev/null || echo 0)" -ge 2 ] && return 0
         sleep 2
         waited=$((waited + 2))
     done

@@ -176,22 +176,57 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, Error> {
     Ok(img.to_rgb8())
 }
 
-/// Resamples a picture to `width` x `height` (bilinear), clamped to 0..255.
+/// Resamples a picture to `width` x `height` (bilinear, widened to average every source
+/// pixel when shrinking), clamped to 0..255.
 pub fn resize(img: &Planar, width: usize, height: usize) -> Planar {
+    resample(img, width, height, image::imageops::FilterType::Triangle)
+}
+
+/// Shrinks a picture to `width` x `height` by averaging the block of pixels that falls
+/// on each new one: a picture of 2x2 blocks halved is exactly its picture of one pixel a
+/// block, which a smoothing filter would blur.
+pub fn shrink(img: &Planar, width: usize, height: usize) -> Planar {
+    from_buffer(&image::imageops::thumbnail(
+        &to_buffer(img),
+        width as u32,
+        height as u32,
+    ))
+}
+
+/// Enlarges a picture to `width` x `height` with Catmull-Rom: sharper edges than bilinear,
+/// for the network's output at `--stroke-scale` above 1.
+pub fn upscale(img: &Planar, width: usize, height: usize) -> Planar {
+    resample(img, width, height, image::imageops::FilterType::CatmullRom)
+}
+
+fn resample(
+    img: &Planar,
+    width: usize,
+    height: usize,
+    filter: image::imageops::FilterType,
+) -> Planar {
+    from_buffer(&image::imageops::resize(
+        &to_buffer(img),
+        width as u32,
+        height as u32,
+        filter,
+    ))
+}
+
+/// The picture as the image crate's f32 pixels, which live in 0..1 (its filters clamp to
+/// that).
+fn to_buffer(img: &Planar) -> image::Rgb32FImage {
     let n = img.pixels();
-    // The image crate's f32 pixels live in 0..1, and it clamps to that.
     let interleaved: Vec<f32> = (0..n)
         .flat_map(|i| [img.data[i], img.data[n + i], img.data[2 * n + i]])
         .map(|v| v / 255.0)
         .collect();
-    let buffer = image::Rgb32FImage::from_raw(img.width as u32, img.height as u32, interleaved)
-        .expect("three values a pixel");
-    let out = image::imageops::resize(
-        &buffer,
-        width as u32,
-        height as u32,
-        image::imageops::FilterType::Triangle,
-    );
+    image::Rgb32FImage::from_raw(img.width as u32, img.height as u32, interleaved)
+        .expect("three values a pixel")
+}
+
+fn from_buffer(out: &image::Rgb32FImage) -> Planar {
+    let (width, height) = (out.width() as usize, out.height() as usize);
     let m = width * height;
     let mut data = vec![0.0; 3 * m];
     for (i, px) in out.pixels().enumerate() {

@@ -328,3 +328,60 @@ fn cuda_device_without_cuda_build_is_a_clear_error() {
         .unwrap();
     assert_clean_failure(&output, "CUDA");
 }
+
+#[test]
+fn stroke_scale_paints_the_picture_scaled_down_and_back_up() {
+    // A picture made of 2x2 blocks is, scaled down by 2, the picture of one pixel a block:
+    // at --stroke-scale 2 the big picture's result must be that small picture's result
+    // enlarged (up to the resampling filters), and keep the big picture's size.
+    let dir = tempfile::tempdir().unwrap();
+    let style = write_style(&dir.path().join("s.safetensors"), 0.25);
+    let small = test_image(48, 36);
+    let big = image::imageops::resize(&small, 96, 72, image::imageops::FilterType::Nearest);
+    let (small_path, big_path) = (dir.path().join("small.png"), dir.path().join("big.png"));
+    small.save(&small_path).unwrap();
+    big.save(&big_path).unwrap();
+    let run = |input: &std::path::Path, flags: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        image_cmd(input, &style)
+            .args(flags)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        image::open(out).unwrap().to_rgb8()
+    };
+    let small_out = run(&small_path, &[], "small-out.png");
+    let scaled = run(&big_path, &["--stroke-scale", "2"], "scaled.png");
+    let plain = run(&big_path, &[], "plain.png");
+    assert_eq!(scaled.dimensions(), (96, 72));
+    let enlarged =
+        image::imageops::resize(&small_out, 96, 72, image::imageops::FilterType::CatmullRom);
+    let mean_diff = |a: &image::RgbImage, b: &image::RgbImage| {
+        let sum: f64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).abs())
+            .sum();
+        sum / a.as_raw().len() as f64
+    };
+    let to_enlarged = mean_diff(&scaled, &enlarged);
+    let plain_to_enlarged = mean_diff(&plain, &enlarged);
+    assert!(
+        to_enlarged < 4.0 && to_enlarged < plain_to_enlarged / 2.0,
+        "stroke scale 2 is {to_enlarged} levels from the small picture's result enlarged \
+         (scale 1: {plain_to_enlarged})"
+    );
+
+    // Outside 1..8 the flag is refused before anything is written.
+    let out = dir.path().join("refused.png");
+    let output = image_cmd(&big_path, &style)
+        .args(["--stroke-scale", "0.5", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--stroke-scale"));
+    assert!(!out.exists());
+}

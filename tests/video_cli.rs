@@ -123,7 +123,7 @@ fn strength_zero_reproduces_the_input_colours() {
 }
 
 #[test]
-fn odd_sizes_are_kept() {
+fn odd_sizes_are_kept_at_any_stroke_scale() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_clip(
         dir.path(),
@@ -141,14 +141,22 @@ fn odd_sizes_are_kept() {
             "yuv444p",
         ],
     );
+    let style = style(dir.path());
     let output = dir.path().join("out.mp4");
-    assert_ok(&stylize(&input, &output, &style(dir.path()), &[]));
-    let v = video_stream(&output);
-    assert_eq!(
-        (v["width"].as_u64(), v["height"].as_u64()),
-        (Some(321), Some(179))
-    );
-    assert_eq!(frame_count(&output), 10);
+    assert_ok(&stylize(&input, &output, &style, &[]));
+    // --stroke-scale paints at a smaller size (here 128x72, in batches) and scales back up.
+    let scaled = dir.path().join("scaled.mp4");
+    let flags = ["--stroke-scale", "2.5", "--batch", "3"];
+    assert_ok(&stylize(&input, &scaled, &style, &flags));
+    for output in [&output, &scaled] {
+        let v = video_stream(output);
+        assert_eq!(
+            (v["width"].as_u64(), v["height"].as_u64()),
+            (Some(321), Some(179))
+        );
+        assert_eq!(frame_count(output), 10);
+    }
+    assert!(mean_abs_diff(&rgb_frames(&output), &rgb_frames(&scaled)) > 2.0);
 }
 
 #[test]

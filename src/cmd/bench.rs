@@ -326,6 +326,7 @@ fn time_video(
         input_options: Vec::new(),
         preserve_color: false,
         strength: 1.0,
+        stroke_scale: 1.0,
         max_height: None,
         start: None,
         duration: None,

@@ -202,6 +202,7 @@ impl BackendTask for Stylize<'_> {
         let options = StyleOptions {
             preserve_color: self.args.preserve_color,
             strength: self.args.strength,
+            stroke_scale: self.args.stroke_scale,
         };
         // One image per run, so how batches are split does not matter here.
         let stylizer = Stylizer::new(model, device, options, false);

@@ -131,6 +131,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
             options: StyleOptions {
                 preserve_color: args.preserve_color,
                 strength: args.strength,
+                stroke_scale: args.stroke_scale,
             },
             config: LiveConfig {
                 capture: CaptureConfig {

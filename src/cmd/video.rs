@@ -254,7 +254,7 @@ fn stylize_chunk(
 /// setting that changes the pictures or the encoding.
 fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> String {
     format!(
-        "style {} {:08x}; codec {} crf {} preset {}; max-height {}; preserve-color {}; strength {}",
+        "style {} {:08x}; codec {} crf {} preset {}; max-height {}; preserve-color {}; strength {}; stroke-scale {}",
         file_stem(style_path),
         style.fingerprint(),
         args.codec.as_deref().unwrap_or("default"),
@@ -263,7 +263,8 @@ fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> Str
         args.max_height
             .map_or("none".to_string(), |h| h.to_string()),
         args.preserve_color,
-        args.strength
+        args.strength,
+        args.stroke_scale
     )
 }
 
@@ -288,6 +289,7 @@ fn run_job(
             options: StyleOptions {
                 preserve_color: args.preserve_color,
                 strength: args.strength,
+                stroke_scale: args.stroke_scale,
             },
             one_at_a_time: devices[0] == DeviceSpec::Cpu,
             names: devices.iter().map(|d| d.to_string()).collect(),
