@@ -500,7 +500,8 @@ pub struct TrainArgs {
     pub painting_author: String,
 
     /// Precision of the CPU convolutions' GEMM operands (sums stay f32): bf16 runs on AMX
-    /// tiles many times faster than f32; auto picks it where the CPU has AMX-BF16.
+    /// tiles or with AVX512-BF16 dot products, faster than f32; auto picks it where the CPU
+    /// has either (Intel Sapphire Rapids, AMD Zen 4 and later).
     #[arg(long, value_enum, default_value_t = TrainPrecision::Auto)]
     pub precision: TrainPrecision,
 
@@ -553,8 +554,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH", requires = "train")]
     pub vgg: Option<PathBuf>,
 
-    /// Precision of the CPU convolutions' GEMM operands with --train (sums stay f32): bf16 runs on AMX
-    /// tiles many times faster than f32; auto picks it where the CPU has AMX-BF16.
+    /// Precision of the CPU convolutions' GEMM operands with --train (sums stay f32): bf16
+    /// runs on AMX tiles or with AVX512-BF16 dot products, faster than f32; auto picks it
+    /// where the CPU has either (Intel Sapphire Rapids, AMD Zen 4 and later).
     #[arg(long, value_enum, default_value_t = TrainPrecision::Auto)]
     pub precision: TrainPrecision,
 

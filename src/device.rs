@@ -98,7 +98,8 @@ pub fn check_device(spec: DeviceSpec) -> Result<(), Error> {
 }
 
 /// Sets the training GEMMs' precision for `spec` and says what it is, for the log line.
-/// bf16 on the CPU needs AMX tiles; CUDA trains in f32 (its mixed precision is not built).
+/// bf16 on the CPU needs AMX tiles or AVX512-BF16; CUDA trains in f32 (its mixed precision
+/// is not built).
 pub fn set_train_precision(
     precision: crate::cli::TrainPrecision,
     spec: DeviceSpec,
@@ -107,13 +108,16 @@ pub fn set_train_precision(
     let on_cpu = spec == DeviceSpec::Cpu;
     match precision {
         Bf16 if !on_cpu => Err(Error::Usage(
-            "--precision bf16 is built for CPUs with AMX only so far; CUDA trains in f32".into(),
+            "--precision bf16 is built for CPUs only so far; CUDA trains in f32".into(),
         )),
         Bf16 if !crate::kernels::bf16_gemm_available() => Err(Error::Usage(
-            "--precision bf16 needs a CPU with AMX-BF16 tiles (Intel Sapphire Rapids or later), and this one has none; use --precision f32".into(),
+            "--precision bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (Intel Sapphire Rapids, AMD Zen 4 or later), and this one has neither; use --precision f32".into(),
         )),
         Bf16 | Auto if on_cpu && crate::kernels::use_bf16_gemm(true) => {
-            Ok("bf16 GEMM operands on AMX, f32 sums")
+            Ok(match crate::kernels::bf16_gemm_engine() {
+                "AMX" => "bf16 GEMM operands on AMX, f32 sums",
+                _ => "bf16 GEMM operands on AVX512-BF16, f32 sums",
+            })
         }
         _ => {
             crate::kernels::use_bf16_gemm(false);

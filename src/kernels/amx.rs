@@ -1,4 +1,6 @@
-//! bf16 GEMM on Intel AMX tiles (Sapphire Rapids and later), for training steps.
+//! bf16 GEMM on Intel AMX tiles (Sapphire Rapids and later), for training steps; on CPUs
+//! with AVX512-BF16 but no tiles the same packed operands go through
+//! [`super::dot_bf16`] instead.
 //!
 //! One `TDPBF16PS` multiplies a 16x32 bf16 tile by a 32x16 one into 16x16 f32 sums:
 //! 16k multiply-adds, about 16 times what an AVX-512 core does with f32 in the same time.
@@ -13,17 +15,19 @@
 use std::arch::asm;
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether this CPU has AMX-BF16 and the kernel lets this process use its tile state.
+/// Whether this CPU can run [`gemm`]: it packs with AVX512-BF16 (which every AMX CPU has)
+/// and multiplies on AMX tiles or with AVX512-BF16 dot products.
 pub fn available() -> bool {
+    is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512bw")
+}
+
+/// Whether [`gemm`] runs on AMX tiles: the CPU has AMX-BF16 and the kernel lets this
+/// process use its tile state.
+pub fn tiles_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        // The packing converts with AVX512-BF16, which every AMX CPU has.
-        cpu_has_amx_bf16()
-            && is_x86_feature_detected!("avx512bf16")
-            && is_x86_feature_detected!("avx512bw")
-            && request_tile_permission()
-    })
+    *AVAILABLE.get_or_init(|| available() && cpu_has_amx_bf16() && request_tile_permission())
 }
 
 fn cpu_has_amx_bf16() -> bool {
@@ -52,12 +56,12 @@ fn request_tile_permission() -> bool {
 }
 
 /// Tile rows and the bf16 values in one tile row.
-const ROWS: usize = 16;
-const DEPTH: usize = 32;
+pub(super) const ROWS: usize = 16;
+pub(super) const DEPTH: usize = 32;
 /// Elements in one packed tile.
-const TILE: usize = ROWS * DEPTH;
+pub(super) const TILE: usize = ROWS * DEPTH;
 /// k blocks (of 32) per pass of the GEMM over its output.
-const K_SPAN: usize = 16;
+pub(super) const K_SPAN: usize = 16;
 
 /// Rounds to the nearest bf16, ties to even (what `VCVTNE2PS2BF16` does), for tests.
 #[cfg(test)]
@@ -97,9 +101,9 @@ unsafe fn to_bf16(lo: __m512, hi: __m512) -> __m512i {
 pub struct PackedA {
     m: usize,
     k: usize,
-    m_blocks: usize,
-    k_blocks: usize,
-    data: Vec<u16>,
+    pub(super) m_blocks: usize,
+    pub(super) k_blocks: usize,
+    pub(super) data: Vec<u16>,
 }
 
 impl PackedA {
@@ -259,8 +263,8 @@ impl Rows<'_> {
 pub struct PackedB {
     n: usize,
     k: usize,
-    n_blocks: usize,
-    data: Vec<u16>,
+    pub(super) n_blocks: usize,
+    pub(super) data: Vec<u16>,
 }
 
 impl PackedB {
@@ -367,17 +371,36 @@ const CONFIG: TileConfig = TileConfig {
     rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
 };
 
+/// Tests set this to run the AVX512-BF16 kernel on a CPU with tiles too.
+static FORCE_DOT_PRODUCTS: AtomicBool = AtomicBool::new(false);
+
 /// dst[m x n] (+)= a * b, dst rows `dst_rs` apart.
 ///
 /// # Safety
 /// [`available`] must be true, `a.k == b.k`, and dst must hold m rows of n writable floats.
 pub unsafe fn gemm(a: &PackedA, b: &PackedB, dst: *mut f32, dst_rs: usize, accumulate: bool) {
     assert_eq!(a.k, b.k, "GEMM operands disagree on depth");
-    let k_blocks = a.k_blocks;
-    let panel = k_blocks * TILE;
     // The sums of the whole (padded) product, f32, row-major.
     let cols_padded = b.n_blocks * ROWS;
     let mut sums = vec![0f32; a.m_blocks * ROWS * cols_padded];
+    // SAFETY: `available` (the caller's promise) covers both kernels' instructions.
+    unsafe {
+        if tiles_available() && !FORCE_DOT_PRODUCTS.load(Ordering::Relaxed) {
+            tile_product(a, b, &mut sums, cols_padded);
+        } else {
+            super::dot_bf16::add_product(a, b, &mut sums, cols_padded);
+        }
+        write_out(&sums, cols_padded, a.m, b.n, dst, dst_rs, accumulate);
+    }
+}
+
+/// Adds a * b to `sums` on AMX tiles.
+///
+/// # Safety
+/// [`tiles_available`] must be true and `sums` hold a's padded rows x `cols_padded`.
+unsafe fn tile_product(a: &PackedA, b: &PackedB, sums: &mut [f32], cols_padded: usize) {
+    let k_blocks = a.k_blocks;
+    let panel = k_blocks * TILE;
     const STRIDE: usize = 2 * DEPTH; // bytes per packed tile row
     let c_stride = cols_padded * 4;
     // SAFETY (whole block): the configuration is valid on AMX CPUs; every tile load reads
@@ -444,7 +467,6 @@ pub unsafe fn gemm(a: &PackedA, b: &PackedB, dst: *mut f32, dst_rs: usize, accum
             }
         }
         asm!("tilerelease", options(nostack));
-        write_out(&sums, cols_padded, a.m, b.n, dst, dst_rs, accumulate);
     }
 }
 
@@ -495,9 +517,22 @@ mod tests {
     #[test]
     fn gemm_matches_f32_within_bf16_rounding() {
         if !available() {
-            eprintln!("SKIPPED: this CPU has no AMX-BF16");
+            eprintln!("SKIPPED: this CPU has no AVX512-BF16");
             return;
         }
+        if tiles_available() {
+            check_gemm();
+            // The dot-product kernel, which the AMD CPUs run, on the same cases.
+            FORCE_DOT_PRODUCTS.store(true, Ordering::Relaxed);
+            check_gemm();
+            FORCE_DOT_PRODUCTS.store(false, Ordering::Relaxed);
+        } else {
+            eprintln!("no AMX tiles: the AVX512-BF16 kernel only");
+            check_gemm();
+        }
+    }
+
+    fn check_gemm() {
         // Odd sizes exercise every padded edge; strided operands both layouts.
         for &(m, n, k, transposed) in &[
             (1, 1, 1, false),

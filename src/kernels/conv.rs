@@ -234,7 +234,7 @@ fn pack_patches(
             n,
         }
     };
-    // SAFETY: `rows` is kk x n; callers take this path only where AMX is available.
+    // SAFETY: `rows` is kk x n; callers take this path only where bf16 GEMMs are available.
     unsafe {
         if transposed {
             packed.pack_columns(n, kk, &rows);
@@ -343,7 +343,7 @@ pub fn convolve_padded(
         convolve_few_outputs(p, g, batch, hp, wp, weight, &mut out, bf16);
         return out;
     }
-    // Winograd's transforms would compound bf16 rounding; AMX makes the plain GEMM cheap.
+    // Winograd's transforms would compound bf16 rounding; bf16 makes the plain GEMM cheap.
     if !bf16 && g.stride == 1 && g.kernel == 3 && g.c_in >= WINOGRAD_MIN_CHANNELS {
         super::winograd::convolve_3x3(p, g.c_in, g.c_out, batch, hp, wp, weight, &mut out);
         return out;
@@ -779,13 +779,13 @@ mod tests {
         }
     }
 
-    /// bf16 GEMMs (AMX) against the f32 ones: each value within bf16's rounding of its
+    /// bf16 GEMMs (AMX or AVX512-BF16) against the f32 ones: each value within bf16's rounding of its
     /// operands (2^-8 of the sum of the absolute products), forward and backward, on every
     /// shape above and on frames wide and tall enough to span several chunks.
     #[test]
     fn bf16_gemms_match_f32_within_rounding() {
         if !super::super::bf16_gemm_available() {
-            eprintln!("SKIPPED: this CPU has no AMX-BF16");
+            eprintln!("SKIPPED: this CPU has no AVX512-BF16");
             return;
         }
         let mut cases = geoms();
