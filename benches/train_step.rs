@@ -17,7 +17,7 @@ fn train(c: &mut Criterion) {
     // As the binary runs (see the function).
     faststyle::allocator::keep_freed_buffers();
     let device = Default::default();
-    let objective = match Objective::<B>::for_benchmarks(&vgg::weights_path(None), &device) {
+    let objective = match Objective::<B>::for_benchmarks(Some(&vgg::weights_path(None)), &device) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("train_step bench skipped: {e}");

@@ -62,13 +62,14 @@ fn main() {
 
     if std::env::args().any(|a| a == "--train") {
         type B = Autodiff<Cpu>;
-        let objective = match Objective::<B>::for_benchmarks(&vgg::weights_path(None), &device) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("training step skipped: {e}");
-                return;
-            }
-        };
+        let objective =
+            match Objective::<B>::for_benchmarks(Some(&vgg::weights_path(None)), &device) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("training step skipped: {e}");
+                    return;
+                }
+            };
         let photos = vec![Planar::test_pattern(256, 256); 4];
         let mut model = Some(Transformer::<B>::new(&config, &device));
         let mut optim = AdamConfig::new().init::<B, Transformer<B>>();

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# GPU checks, for a machine with an NVIDIA GPU. Results go to the folder given as the
-# argument: nvidia-smi.txt, tests.log, image-*.png, bench-WxH-bN.json, summary.txt
+# GPU checks and figures, for a machine with an NVIDIA GPU. Everything goes to the folder
+# given as the argument; summary.txt holds the results and ratios.
 #
 #   scripts/gpu-check.sh OUT_DIR                   # with a Rust toolchain
 #   scripts/gpu-check.sh OUT_DIR --binary PATH     # with a faststyle built elsewhere
 #                                                  # (--features cuda), no toolchain
 #
-# With a toolchain it builds with CUDA and runs the whole test suite with the GPU as the
-# default device, plus the CUDA-only tests (output shown). Either way it stylizes the sample
-# picture on the CPU and on the GPU and compares the two (the network is the same, so the
-# pictures must agree within rounding), and benchmarks the network at 1280x720 and
-# 1920x1080 in batches of 1, 4 and 8. f16 inference is not implemented: every figure is f32.
+# 1. With a toolchain: builds with CUDA and runs the whole test suite with the GPU as the
+#    default device, plus the CUDA-only tests (output shown).
+# 2. Self-check, either way: the sample picture on the CPU and on the GPU must agree within
+#    rounding (the CUDA training step of part 4 is the other half).
+# 3. The network: faststyle at 1280x720 and 1920x1080 in batches of 1, 4, 8 and 16, and
+#    PyTorch (cuDNN) on the same layers with random weights at its best: f32, TF32, f16
+#    and bf16 autocast, the network in f16, channels_last, cudnn.benchmark, torch.compile
+#    (benches/peers/torch_infer_peer.py). Prints faststyle's best fps / PyTorch's best.
+# 4. The training step at 256x256, batch 4 and 8: faststyle (VGG19 with random weights,
+#    the same work, so no weights file is needed) against PyTorch in f32 and with AMP
+#    (bf16 and f16 autocast, channels_last; benches/peers/torch_train_peer.py). Prints
+#    faststyle's ms per step / PyTorch AMP's best.
+# PyTorch parts need a python3 with torch (and numpy, Pillow for the picture check); each
+# part has a time limit, so that the whole run stays under 8 minutes.
 set -uo pipefail
 out="${1:?usage: scripts/gpu-check.sh OUT_DIR [--binary PATH]}"
 bin=""
@@ -19,32 +28,37 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -n "$bin" ] && bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 cd "$(dirname "$0")/.."
+peers=benches/peers
+python=${PYTHON:-python3}
+started=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - started )) s"; }
 
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed: no NVIDIA driver?" | tee -a "$out/nvidia-smi.txt"
 : > "$out/summary.txt"
+note() { echo "$*" | tee -a "$out/summary.txt"; }
 
 tests_rc=0
 if [ -z "$bin" ]; then
     if ! cargo build --release --locked --features cuda --all-targets > "$out/build.log" 2>&1; then
-        echo "build with --features cuda failed; see $out/build.log" | tee "$out/summary.txt"
+        note "build with --features cuda failed; see $out/build.log"
         exit 1
     fi
     bin=target/release/faststyle
     cargo test --release --locked --features cuda -- --nocapture > "$out/tests.log" 2>&1
     tests_rc=$?
-    echo "tests (--features cuda, GPU default): exit $tests_rc; $(grep -c '^test .* ok$' "$out/tests.log") ok, $(grep -c 'SKIPPED' "$out/tests.log") skipped for want of CUDA" >> "$out/summary.txt"
+    note "tests (--features cuda, GPU default): exit $tests_rc; $(grep -c '^test .* ok$' "$out/tests.log") ok, $(grep -c 'SKIPPED' "$out/tests.log") skipped for want of CUDA"
 else
-    echo "tests: not run (prebuilt binary, no toolchain)" >> "$out/summary.txt"
+    note "tests: not run (prebuilt binary, no toolchain)"
 fi
-echo "precision: f32 (f16 not implemented)" >> "$out/summary.txt"
+note "faststyle precision on CUDA: f32 (f16 not implemented)"
 
-# The same picture through the CPU kernels and the GPU.
+# 2. Self-check: the same picture through the CPU kernels and the GPU.
 for d in cpu cuda; do
-    "$bin" image samples/still.png --device "$d" -o "$out/image-$d.png" --overwrite \
-        > "$out/image-$d.log" 2>&1 || echo "image on $d: failed ($(tail -1 "$out/image-$d.log"))" >> "$out/summary.txt"
+    timeout 120 "$bin" image samples/still.png --device "$d" -o "$out/image-$d.png" --overwrite \
+        > "$out/image-$d.log" 2>&1 || note "image on $d: failed ($(tail -1 "$out/image-$d.log"))"
 done
 if [ -f "$out/image-cpu.png" ] && [ -f "$out/image-cuda.png" ]; then
-    python3 - "$out/image-cpu.png" "$out/image-cuda.png" >> "$out/summary.txt" 2>&1 <<'PY' ||
+    $python - "$out/image-cpu.png" "$out/image-cuda.png" >> "$out/summary.txt" 2>&1 <<'PY' ||
 import sys
 import numpy as np
 from PIL import Image
@@ -54,22 +68,94 @@ verdict = "agree" if d.max() <= 2 else "DIFFER"
 print(f"image cpu vs cuda: {verdict}: max difference {d.max()} levels, mean {d.mean():.3f}, "
       f"{(d > 1).mean() * 100:.3f}% of values off by more than 1")
 PY
-        echo "image cpu vs cuda: not compared (needs python3 with numpy and Pillow)" >> "$out/summary.txt"
+        note "image cpu vs cuda: not compared (needs python3 with numpy and Pillow)"
 fi
+note "self-check done at $(elapsed)"
 
+# 3. The network: faststyle, then PyTorch.
 for size in 1280x720 1920x1080; do
-    for batch in 1 4 8; do
+    for batch in 1 4 8 16; do
         json="$out/bench-$size-b$batch.json"
-        if "$bin" bench --device cuda --size "$size" --batch "$batch" --frames 32 --json > "$json" 2> "$json.err"; then
-            python3 - "$json" "$size" "$batch" >> "$out/summary.txt" <<'PY'
+        if timeout 90 "$bin" bench --device cuda --size "$size" --batch "$batch" --frames 32 --json > "$json" 2> "$json.err"; then
+            $python - "$json" "$size" "$batch" >> "$out/summary.txt" <<'PY'
 import json, sys
 n = json.load(open(sys.argv[1]))["network"]
-print(f"bench {sys.argv[2]} batch {sys.argv[3]}: {n['fps']:.1f} fps, {n['ms_per_frame']:.2f} ms/frame, {n['gflops']:.0f} GFLOP/s")
+print(f"faststyle {sys.argv[2]} batch {sys.argv[3]}: {n['fps']:.1f} fps, {n['ms_per_frame']:.2f} ms/frame, {n['gflops']:.0f} GFLOP/s")
 PY
         else
-            echo "bench $size batch $batch: failed ($(tail -1 "$json.err"))" >> "$out/summary.txt"
+            note "faststyle $size batch $batch: failed ($(tail -1 "$json.err"))"
         fi
     done
 done
+note "faststyle network done at $(elapsed)"
+if $python -c 'import torch; assert torch.cuda.is_available()' 2> "$out/torch.err"; then
+    timeout 240 $python "$peers/torch_infer_peer.py" --device cuda --frames 32 --compile \
+        > "$out/torch-infer.jsonl" 2> "$out/torch-infer.err" ||
+        note "PyTorch network: stopped ($(tail -1 "$out/torch-infer.err"))"
+    $python - "$out" >> "$out/summary.txt" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+rows = [json.loads(l) for l in open(os.path.join(out, "torch-infer.jsonl")) if l.strip()]
+best = {}
+for r in rows:
+    if "fps" in r and r["fps"] > best.get(r["size"], {}).get("fps", 0):
+        best[r["size"]] = r
+ours = {}
+for f in glob.glob(os.path.join(out, "bench-*-b*.json")):
+    size, batch = os.path.basename(f)[6:-5].rsplit("-b", 1)
+    try:
+        fps = json.load(open(f))["network"]["fps"]
+    except Exception:
+        continue
+    if fps > ours.get(size, (0, 0))[0]:
+        ours[size] = (fps, batch)
+for size in sorted(set(best) | set(ours)):
+    p, o = best.get(size), ours.get(size)
+    if p:
+        how = f"{p['precision']}{', channels_last' if p['channels_last'] else ''}{', compiled' if p['compiled'] else ''}"
+        print(f"PyTorch {size}: best {p['fps']:.1f} fps (batch {p['batch']}, {how})")
+    if p and o:
+        print(f"RATIO network {size}: faststyle {o[0]:.1f} fps (batch {o[1]}, f32) / PyTorch best {p['fps']:.1f} fps = {o[0] / p['fps']:.3f}")
+PY
+else
+    note "PyTorch: not run (no torch with CUDA: $(tail -1 "$out/torch.err"))"
+fi
+note "network comparison done at $(elapsed)"
+
+# 4. The training step.
+for batch in 4 8; do
+    json="$out/train-b$batch.json"
+    timeout 120 "$bin" bench --train --device cuda --random-vgg --size 256x256 --batch "$batch" --steps 5 --json \
+        > "$json" 2> "$json.err" || note "faststyle training step batch $batch: failed ($(tail -1 "$json.err"))"
+    if $python -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null; then
+        for amp in off bf16 f16; do
+            timeout 90 $python "$peers/torch_train_peer.py" --device cuda --amp "$amp" --channels-last \
+                --size 256x256 --batch "$batch" --steps 10 > "$out/torch-train-b$batch-$amp.json" \
+                2> "$out/torch-train-b$batch-$amp.err" ||
+                note "PyTorch training step batch $batch amp $amp: failed ($(tail -1 "$out/torch-train-b$batch-$amp.err"))"
+        done
+    fi
+    $python - "$out" "$batch" >> "$out/summary.txt" <<'PY'
+import json, os, sys
+out, batch = sys.argv[1], sys.argv[2]
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except Exception:
+        return None
+ours = load(f"train-b{batch}.json")
+if ours:
+    t = ours["train"]
+    print(f"faststyle training step batch {batch}: {t['ms_per_step']:.1f} ms/step ({t['precision']}, random VGG19)")
+peer = {amp: load(f"torch-train-b{batch}-{amp}.json") for amp in ("off", "bf16", "f16")}
+for amp, p in peer.items():
+    if p:
+        print(f"PyTorch training step batch {batch}, amp {amp}: {p['ms_per_step']:.1f} ms/step")
+amps = [p["ms_per_step"] for a, p in peer.items() if p and a != "off"]
+if ours and amps:
+    print(f"RATIO training batch {batch}: faststyle {t['ms_per_step']:.1f} ms / PyTorch AMP best {min(amps):.1f} ms = {t['ms_per_step'] / min(amps):.3f} (under 1: faster)")
+PY
+done
+note "training comparison done at $(elapsed)"
 cat "$out/summary.txt"
 exit $tests_rc

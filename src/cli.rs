@@ -554,6 +554,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH", requires = "train")]
     pub vgg: Option<PathBuf>,
 
+    /// With --train: VGG19 with random weights instead of the file, the same work (for a
+    /// machine without the weights, such as a GPU box the binary was copied to).
+    #[arg(long, requires = "train", conflicts_with = "vgg")]
+    pub random_vgg: bool,
+
     /// Precision of the CPU convolutions' GEMM operands with --train (sums stay f32): bf16
     /// runs on AMX tiles or with AVX512-BF16 dot products, faster than f32; auto picks it
     /// where the CPU has either (Intel Sapphire Rapids, AMD Zen 4 and later).

@@ -140,7 +140,7 @@ fn bench_train_precision_is_reported_or_refused() {
 }
 
 #[test]
-fn bench_train_without_the_vgg_weights_says_where_they_go() {
+fn bench_train_without_the_vgg_weights_says_where_they_go_or_uses_random_ones() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("vgg19.h5");
     for how in ["env", "flag"] {
@@ -160,6 +160,19 @@ fn bench_train_without_the_vgg_weights_says_where_they_go() {
         );
         assert!(!err.contains("panicked"), "{how}: {err}");
     }
+    // --random-vgg needs no file: the same work, for timing.
+    let out = faststyle()
+        .args([
+            "bench", "--train", "--size", "32x32", "--batch", "1", "--steps", "1",
+        ])
+        .args(["--width", "0.25", "--random-vgg", "--json"])
+        .env("FASTSTYLE_VGG19", &missing)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["train"]["random_vgg"], true);
+    assert!(v["train"]["ms_per_step"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -55,6 +55,8 @@ struct TrainFigures {
     steps: usize,
     network_width: f32,
     precision: &'static str,
+    /// VGG19 with random weights (--random-vgg).
+    random_vgg: bool,
     seconds: f64,
     ms_per_step: f64,
     steps_per_s: f64,
@@ -202,13 +204,14 @@ fn report_training(t: TrainFigures, json: bool) -> Result<()> {
         });
     }
     println!(
-        "training step, {} crops of {}x{} on {} (network width {}, {}): {:.0} ms/step, {:.3} steps/s, {:.1} GFLOP/s ({:.0} GFLOP a step, {} steps in {:.1} s)",
+        "training step, {} crops of {}x{} on {} (network width {}, {}{}): {:.0} ms/step, {:.3} steps/s, {:.1} GFLOP/s ({:.0} GFLOP a step, {} steps in {:.1} s)",
         t.batch,
         t.width,
         t.height,
         t.device,
         t.network_width,
         t.precision,
+        if t.random_vgg { ", random VGG19" } else { "" },
         t.ms_per_step,
         t.steps_per_s,
         t.gflops,
@@ -243,7 +246,8 @@ fn time_steps<B: TrainKernels>(
     let batch = args.batch() as usize;
     let config = TransformerConfig::new(args.width, 5);
     config.validate().map_err(Error::Usage)?;
-    let objective = Objective::<B>::for_benchmarks(&vgg::weights_path(args.vgg.as_deref()), device)
+    let path = (!args.random_vgg).then(|| vgg::weights_path(args.vgg.as_deref()));
+    let objective = Objective::<B>::for_benchmarks(path.as_deref(), device)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut model = Transformer::<B>::new(&config, device);
     let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
@@ -284,6 +288,7 @@ fn time_steps<B: TrainKernels>(
         steps,
         network_width: args.width,
         precision: "f32",
+        random_vgg: args.random_vgg,
         seconds,
         ms_per_step: 1e3 * seconds / steps as f64,
         steps_per_s: steps as f64 / seconds,

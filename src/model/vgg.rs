@@ -81,6 +81,31 @@ pub struct ConvWeights {
     pub bias: TensorData,
 }
 
+/// VGG19's layers up to and including `deepest` with random weights (He-scaled, so that
+/// activations keep their size layer after layer): the same work as the real ones, for
+/// benchmarks on machines without the weights file.
+pub fn random_weights(deepest: &str) -> Option<Vec<ConvWeights>> {
+    use rand::{Rng, SeedableRng};
+    let count = LAYERS.iter().position(|(n, _, _)| *n == deepest)? + 1;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+    Some(
+        LAYERS[..count]
+            .iter()
+            .map(|&(name, c_in, c_out)| {
+                let bound = (6.0 / (9 * c_in) as f32).sqrt();
+                let kernel = (0..c_out * c_in * 9)
+                    .map(|_| rng.random_range(-bound..bound))
+                    .collect();
+                ConvWeights {
+                    name,
+                    kernel: TensorData::new(kernel, [c_out, c_in, 3, 3]),
+                    bias: TensorData::new(vec![0f32; c_out], [c_out]),
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Reads the layers up to and including `deepest` from the Keras file, checking names and
 /// shapes (the md5 is not recomputed on every load: the shapes catch a wrong file, the
 /// fetch script checked the bytes).

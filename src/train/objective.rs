@@ -130,13 +130,23 @@ impl<B: Kernels> Objective<B> {
 
     /// The objective the benchmarks time: default layers and weights, VGG19 from
     /// `vgg_path`, and a synthetic 256x256 painting.
-    pub fn for_benchmarks(vgg_path: &Path, device: &B::Device) -> Result<Self, vgg::VggError> {
+    /// With `vgg_path` None, VGG19 gets random weights: the same work, no file needed.
+    pub fn for_benchmarks(
+        vgg_path: Option<&Path>,
+        device: &B::Device,
+    ) -> Result<Self, vgg::VggError> {
         let spec = LossSpec::default();
         let deepest = spec
             .deepest_layer()
             .expect("the default layers are VGG19 layers")
             .to_string();
-        let vgg = Vgg19::load(vgg_path, &deepest, device)?;
+        let vgg = match vgg_path {
+            Some(path) => Vgg19::load(path, &deepest, device)?,
+            None => Vgg19::new(
+                &vgg::random_weights(&deepest).expect("the default layers are VGG19 layers"),
+                device,
+            ),
+        };
         let painting = RgbImage::from_fn(256, 256, |x, y| {
             image::Rgb([
                 (x * 7 % 256) as u8,
