@@ -33,9 +33,9 @@ python=${PYTHON:-python3}
 started=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
 
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed: no NVIDIA driver?" | tee -a "$out/nvidia-smi.txt"
+nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed: no NVIDIA driver?" >> "$out/nvidia-smi.txt"
 : > "$out/summary.txt"
-note() { echo "$*" | tee -a "$out/summary.txt"; }
+note() { echo "$*" >> "$out/summary.txt"; }
 
 tests_rc=0
 if [ -z "$bin" ]; then
