@@ -486,7 +486,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// The VGG19 weights: the Keras notop HDF5, or the f16 .safetensors copy that
+    /// `cargo run --example export_vgg19` writes. Default: $FASTSTYLE_VGG19, else the cache
     /// folder scripts/fetch-vgg19.sh fills.
     #[arg(long, value_name = "PATH")]
     pub vgg: Option<PathBuf>,
@@ -549,8 +550,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, requires = "train", value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
 
-    /// The VGG19 weights for --train (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else
-    /// the cache folder scripts/fetch-vgg19.sh fills.
+    /// The VGG19 weights for --train (Keras notop HDF5 or its f16 .safetensors copy).
+    /// Default: $FASTSTYLE_VGG19, else the cache folder scripts/fetch-vgg19.sh fills.
     #[arg(long, value_name = "PATH", requires = "train")]
     pub vgg: Option<PathBuf>,
 
@@ -657,7 +658,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
     pub max_size: u32,
 
-    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// The VGG19 weights: the Keras notop HDF5, or the f16 .safetensors copy that
+    /// `cargo run --example export_vgg19` writes. Default: $FASTSTYLE_VGG19, else the cache
     /// folder scripts/fetch-vgg19.sh fills.
     #[arg(long, value_name = "PATH")]
     pub vgg: Option<PathBuf>,
@@ -741,7 +743,8 @@ pub struct OptimizeArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// The VGG19 weights (Keras notop HDF5). Default: $FASTSTYLE_VGG19, else the cache
+    /// The VGG19 weights: the Keras notop HDF5, or the f16 .safetensors copy that
+    /// `cargo run --example export_vgg19` writes. Default: $FASTSTYLE_VGG19, else the cache
     /// folder scripts/fetch-vgg19.sh fills.
     #[arg(long, value_name = "PATH")]
     pub vgg: Option<PathBuf>,
