@@ -62,7 +62,13 @@ fn every_shipped_style_is_complete_and_stylizes() {
                 "{stem}: training settings lack {key}"
             );
         }
-        for key in ["content", "style", "tv", "total"] {
+        // A distilled style (--teacher) records its own loss terms.
+        let losses: &[&str] = if m.training.contains_key("teacher") {
+            &["teacher_mse", "texture", "total"]
+        } else {
+            &["content", "style", "tv", "total"]
+        };
+        for &key in losses {
             assert!(
                 m.final_losses.get(key).is_some_and(|v| v.is_finite()),
                 "{stem}: final losses lack {key}"
