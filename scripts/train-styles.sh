@@ -59,7 +59,8 @@ mkdir -p "$out"
 # today's default of 5. the-scream flickers little (3.7): 150 left 85% of it.
 # The -lite variants (width 0.5) are distilled from the shipped style of the same painting
 # (`--teacher NAME`, a name in styles/): they learn its pictures (pixel MSE and a tiled
-# texture term), not the painting. See README, Training a style; none is shipped yet.
+# texture term), not the painting. See README, Training a style; great-wave-lite (665
+# steps) and shipwreck-lite (669) are shipped.
 # great-wave trains at style weight 2: at the default 5 (batch 1 for 3600 steps, batch 4 for
 # 300) its wave texture covered every photo and the subjects did not come back, while at 2
 # they stayed recognizable from step 200 under the wave pattern.
