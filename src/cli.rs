@@ -102,20 +102,8 @@ pub struct VideoArgs {
     #[arg(long)]
     pub codec: Option<String>,
 
-    /// Keep the input's colours: apply the style to luminance only.
-    #[arg(long)]
-    pub preserve_color: bool,
-
-    /// How much of the style to apply: 0 returns the input, 1 the full style.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_unit_interval)]
-    pub strength: f32,
-
-    /// Paint strokes F times larger (1 to 8): the network runs on the picture scaled down
-    /// by F, F² times faster, and its result is scaled back up, a little softer. A style
-    /// paints strokes of a fixed size in pixels, so on HD frames they look finer than on
-    /// the ~500-pixel photos it was trained on: 2 suits 1080p.
-    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_stroke_scale)]
-    pub stroke_scale: f32,
+    #[command(flatten)]
+    pub style_args: StyleArgs,
 
     /// Scale frames down to at most this height first (aspect kept, even sizes).
     #[arg(long, value_name = "H", value_parser = clap::value_parser!(u32).range(16..))]
@@ -148,6 +136,35 @@ pub struct VideoArgs {
     /// Replace an existing output file.
     #[arg(short = 'y', long)]
     pub overwrite: bool,
+}
+
+/// How a style is applied to pictures: the same flags for video, image and live.
+#[derive(Debug, Args)]
+pub struct StyleArgs {
+    /// Keep the input's colours: apply the style to luminance only.
+    #[arg(long)]
+    pub preserve_color: bool,
+
+    /// How much of the style to apply: 0 returns the input, 1 the full style.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_unit_interval)]
+    pub strength: f32,
+
+    /// Paint strokes F times larger (1 to 8): the network runs on the picture scaled down
+    /// by F, F² times faster, and its result is scaled back up, a little softer. A style
+    /// paints strokes of a fixed size in pixels, so on HD frames they look finer than on
+    /// the ~500-pixel photos it was trained on: 2 suits 1080p.
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_stroke_scale)]
+    pub stroke_scale: f32,
+}
+
+impl StyleArgs {
+    pub fn options(&self) -> crate::stylize::StyleOptions {
+        crate::stylize::StyleOptions {
+            preserve_color: self.preserve_color,
+            strength: self.strength,
+            stroke_scale: self.stroke_scale,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -200,20 +217,8 @@ pub struct ImageArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(8..))]
     pub max_size: Option<u32>,
 
-    /// Keep the input's colours: apply the style to luminance only.
-    #[arg(long)]
-    pub preserve_color: bool,
-
-    /// How much of the style to apply: 0 returns the input, 1 the full style.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_unit_interval)]
-    pub strength: f32,
-
-    /// Paint strokes F times larger (1 to 8): the network runs on the picture scaled down
-    /// by F, F² times faster, and its result is scaled back up, a little softer. A style
-    /// paints strokes of a fixed size in pixels, so on HD frames they look finer than on
-    /// the ~500-pixel photos it was trained on: 2 suits 1080p.
-    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_stroke_scale)]
-    pub stroke_scale: f32,
+    #[command(flatten)]
+    pub style_args: StyleArgs,
 
     #[command(flatten)]
     pub device: DeviceArg,
@@ -290,20 +295,8 @@ pub struct LiveArgs {
     #[arg(long, default_value = "veryfast")]
     pub preset: String,
 
-    /// Keep the input's colours: apply the style to luminance only.
-    #[arg(long)]
-    pub preserve_color: bool,
-
-    /// How much of the style to apply: 0 returns the input, 1 the full style.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_unit_interval)]
-    pub strength: f32,
-
-    /// Paint strokes F times larger (1 to 8): the network runs on the picture scaled down
-    /// by F, F² times faster, and its result is scaled back up, a little softer. A style
-    /// paints strokes of a fixed size in pixels, so on HD frames they look finer than on
-    /// the ~500-pixel photos it was trained on: 2 suits 1080p.
-    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_stroke_scale)]
-    pub stroke_scale: f32,
+    #[command(flatten)]
+    pub style_args: StyleArgs,
 
     #[command(flatten)]
     pub device: DeviceArg,

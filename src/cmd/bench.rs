@@ -9,7 +9,7 @@ use burn::optim::AdamConfig;
 use serde::Serialize;
 
 use crate::catalog;
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, StyleArgs};
 use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, TrainKernels};
@@ -329,9 +329,11 @@ fn time_video(
         format: None,
         input_format: None,
         input_options: Vec::new(),
-        preserve_color: false,
-        strength: 1.0,
-        stroke_scale: 1.0,
+        style_args: StyleArgs {
+            preserve_color: false,
+            strength: 1.0,
+            stroke_scale: 1.0,
+        },
         max_height: None,
         start: None,
         duration: None,

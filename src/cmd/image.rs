@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::StyleFile;
 use crate::picture::{self, Planar};
-use crate::stylize::{StyleOptions, Stylizer};
+use crate::stylize::Stylizer;
 
 /// Extensions taken from a folder given as input.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
@@ -199,11 +199,7 @@ impl BackendTask for Stylize<'_> {
 
     fn run<B: Kernels>(self, device: B::Device) -> Result<()> {
         let model = self.style.to_model::<B>(&device, &self.style_path)?;
-        let options = StyleOptions {
-            preserve_color: self.args.preserve_color,
-            strength: self.args.strength,
-            stroke_scale: self.args.stroke_scale,
-        };
+        let options = self.args.style_args.options();
         // One image per run, so how batches are split does not matter here.
         let stylizer = Stylizer::new(model, device, options, false);
         let total = self.jobs.len();

@@ -128,11 +128,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
         Job {
             source,
             styles,
-            options: StyleOptions {
-                preserve_color: args.preserve_color,
-                strength: args.strength,
-                stroke_scale: args.stroke_scale,
-            },
+            options: args.style_args.options(),
             config: LiveConfig {
                 capture: CaptureConfig {
                     width,

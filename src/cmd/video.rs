@@ -262,9 +262,9 @@ fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> Str
         args.preset,
         args.max_height
             .map_or("none".to_string(), |h| h.to_string()),
-        args.preserve_color,
-        args.strength,
-        args.stroke_scale
+        args.style_args.preserve_color,
+        args.style_args.strength,
+        args.style_args.stroke_scale
     )
 }
 
@@ -286,11 +286,7 @@ fn run_job(
             sink,
             style,
             style_path,
-            options: StyleOptions {
-                preserve_color: args.preserve_color,
-                strength: args.strength,
-                stroke_scale: args.stroke_scale,
-            },
+            options: args.style_args.options(),
             one_at_a_time: devices[0] == DeviceSpec::Cpu,
             names: devices.iter().map(|d| d.to_string()).collect(),
             config,
