@@ -114,9 +114,10 @@ pub fn set_train_precision(
             "--precision bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (Intel Sapphire Rapids, AMD Zen 4 or later), and this one has neither; use --precision f32".into(),
         )),
         Bf16 | Auto if on_cpu && crate::kernels::use_bf16_gemm(true) => {
-            Ok(match crate::kernels::bf16_gemm_engine() {
-                "AMX" => "bf16 GEMM operands on AMX, f32 sums",
-                _ => "bf16 GEMM operands on AVX512-BF16, f32 sums",
+            Ok(if crate::kernels::bf16_gemm_on_tiles() {
+                "bf16 GEMM operands on AMX, f32 sums"
+            } else {
+                "bf16 GEMM operands on AVX512-BF16, f32 sums"
             })
         }
         _ => {

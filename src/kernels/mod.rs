@@ -249,13 +249,9 @@ pub fn bf16_gemm_available() -> bool {
     amx::available()
 }
 
-/// What runs the bf16 GEMMs on this CPU, for reports.
-pub fn bf16_gemm_engine() -> &'static str {
-    if amx::tiles_available() {
-        "AMX"
-    } else {
-        "AVX512-BF16"
-    }
+/// Whether the bf16 GEMMs run on AMX tiles (else on AVX512-BF16 dot products), for reports.
+pub fn bf16_gemm_on_tiles() -> bool {
+    amx::tiles_available()
 }
 
 fn bf16_gemm() -> bool {
