@@ -129,10 +129,7 @@ impl StyleFile {
                 .map_err(|e| format!("tensor {name}: {e:?}"))?;
             let bytes = match storage {
                 WeightStorage::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                WeightStorage::F16 => values
-                    .iter()
-                    .flat_map(|v| f16::from_f32(*v).to_le_bytes())
-                    .collect(),
+                WeightStorage::F16 => f16_bytes(&values),
             };
             encoded.insert(name, (data.shape.to_vec(), bytes));
         }
@@ -271,23 +268,12 @@ impl StyleFile {
             let view = tensors.tensor(&name).map_err(|e| corrupt(e.to_string()))?;
             checksum.update(name.as_bytes());
             checksum.update(view.data());
-            let values: Vec<f32> = match view.dtype() {
-                Dtype::F32 => view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                Dtype::F16 => view
-                    .data()
-                    .chunks_exact(2)
-                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                other => {
-                    return Err(corrupt(format!(
-                        "tensor '{name}' has type {other:?}; only F16 and F32 are supported"
-                    )));
-                }
-            };
+            let values = float_values(&view).ok_or_else(|| {
+                corrupt(format!(
+                    "tensor '{name}' has type {:?}; only F16 and F32 are supported",
+                    view.dtype()
+                ))
+            })?;
             weights.insert(name, TensorData::new(values, view.shape().to_vec()));
         }
         let actual = format!("{:08x}", checksum.finalize());
@@ -325,6 +311,33 @@ fn header_error(e: SafeTensorError, bytes: &[u8], path: &Path) -> StyleFileError
             path: path.to_path_buf(),
             detail: format!("its header is unreadable ({other})"),
         },
+    }
+}
+
+/// `values` as little-endian f16, as safetensors stores them.
+pub(crate) fn f16_bytes(values: &[f32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+        .collect()
+}
+
+/// The values of an f32 or f16 safetensors tensor; None for any other type.
+pub(crate) fn float_values(view: &TensorView) -> Option<Vec<f32>> {
+    match view.dtype() {
+        Dtype::F32 => Some(
+            view.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        Dtype::F16 => Some(
+            view.data()
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
+        _ => None,
     }
 }
 

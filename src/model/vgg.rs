@@ -38,6 +38,12 @@ pub const LAYERS: [(&str, usize, usize); 16] = [
     ("block5_conv4", 512, 512),
 ];
 
+/// The layers up to and including `deepest`, or None if VGG19 has no such layer.
+fn layers_to(deepest: &str) -> Option<&'static [(&'static str, usize, usize)]> {
+    let count = LAYERS.iter().position(|(n, _, _)| *n == deepest)? + 1;
+    Some(&LAYERS[..count])
+}
+
 fn ends_block(name: &str) -> bool {
     matches!(
         name,
@@ -86,10 +92,10 @@ pub struct ConvWeights {
 /// benchmarks on machines without the weights file.
 pub fn random_weights(deepest: &str) -> Option<Vec<ConvWeights>> {
     use rand::{Rng, SeedableRng};
-    let count = LAYERS.iter().position(|(n, _, _)| *n == deepest)? + 1;
+    let layers = layers_to(deepest)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
     Some(
-        LAYERS[..count]
+        layers
             .iter()
             .map(|&(name, c_in, c_out)| {
                 let bound = (6.0 / (9 * c_in) as f32).sqrt();
@@ -125,13 +131,9 @@ pub fn read_weights(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
     };
     let file = hdf5_reader::Hdf5File::open(path)
         .map_err(|e| invalid(format!("is not a readable HDF5 file ({e})")))?;
-    let count = LAYERS
-        .iter()
-        .position(|(n, _, _)| *n == deepest)
-        .ok_or_else(|| invalid(format!("has no layer {deepest}")))?
-        + 1;
-    let mut out = Vec::with_capacity(count);
-    for &(name, c_in, c_out) in &LAYERS[..count] {
+    let layers = layers_to(deepest).ok_or_else(|| invalid(format!("has no layer {deepest}")))?;
+    let mut out = Vec::with_capacity(layers.len());
+    for &(name, c_in, c_out) in layers {
         let read = |suffix: &str, expected: &[u64]| -> Result<Vec<f32>, VggError> {
             let key = format!("{name}/{name}_{suffix}_1:0");
             let ds = file
@@ -190,12 +192,8 @@ pub fn write_safetensors(
     path: &Path,
     storage: KernelStorage,
 ) -> Result<(), String> {
+    use super::file::f16_bytes;
     use safetensors::tensor::{Dtype, TensorView};
-    let f16_bytes = |v: &[f32]| -> Vec<u8> {
-        v.iter()
-            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-            .collect()
-    };
     let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for w in weights {
         let values = |d: &TensorData| {
@@ -239,6 +237,7 @@ pub fn write_safetensors(
 }
 
 fn read_safetensors(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggError> {
+    use super::file::float_values;
     use safetensors::SafeTensors;
     use safetensors::tensor::Dtype;
     let invalid = |detail: String| VggError::Invalid {
@@ -248,11 +247,7 @@ fn read_safetensors(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
     let bytes = std::fs::read(path).map_err(|e| invalid(format!("cannot be read ({e})")))?;
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| invalid(format!("is not a readable safetensors file ({e})")))?;
-    let count = LAYERS
-        .iter()
-        .position(|(n, _, _)| *n == deepest)
-        .ok_or_else(|| invalid(format!("has no layer {deepest}")))?
-        + 1;
+    let layers = layers_to(deepest).ok_or_else(|| invalid(format!("has no layer {deepest}")))?;
     let read = |key: String, expected: Vec<usize>| -> Result<TensorData, VggError> {
         let view = tensors.tensor(&key).map_err(|_| {
             invalid(format!(
@@ -271,12 +266,8 @@ fn read_safetensors(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
                     .tensor(&format!("{key}_scale"))
                     .ok()
                     .filter(|s| s.dtype() == Dtype::F32 && s.shape() == [expected[0]])
+                    .and_then(|s| float_values(&s))
                     .ok_or_else(|| invalid(format!("has {key} in int8 but no f32 {key}_scale")))?;
-                let scales: Vec<f32> = scales
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
                 let per_out = view.data().len() / expected[0];
                 view.data()
                     .iter()
@@ -284,25 +275,12 @@ fn read_safetensors(path: &Path, deepest: &str) -> Result<Vec<ConvWeights>, VggE
                     .map(|(i, b)| *b as i8 as f32 * scales[i / per_out])
                     .collect()
             }
-            Dtype::F16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::F32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            other => {
-                return Err(invalid(format!(
-                    "has {key} as {other:?}, not f16, f32 or int8"
-                )));
-            }
+            other => float_values(&view)
+                .ok_or_else(|| invalid(format!("has {key} as {other:?}, not f16, f32 or int8")))?,
         };
         Ok(TensorData::new(values, expected))
     };
-    LAYERS[..count]
+    layers
         .iter()
         .map(|&(name, c_in, c_out)| {
             Ok(ConvWeights {
