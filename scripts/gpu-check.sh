@@ -88,7 +88,9 @@ PY
     done
 done
 note "faststyle network done at $(elapsed)"
-if $python -c 'import torch; assert torch.cuda.is_available()' 2> "$out/torch.err"; then
+torch=0
+$python -c 'import torch; assert torch.cuda.is_available()' 2> "$out/torch.err" && torch=1
+if [ $torch = 1 ]; then
     timeout 240 $python "$peers/torch_infer_peer.py" --device cuda --frames 32 --compile \
         > "$out/torch-infer.jsonl" 2> "$out/torch-infer.err" ||
         note "PyTorch network: stopped ($(tail -1 "$out/torch-infer.err"))"
@@ -127,7 +129,7 @@ for batch in 4 8; do
     json="$out/train-b$batch.json"
     timeout 120 "$bin" bench --train --device cuda --random-vgg --size 256x256 --batch "$batch" --steps 5 --json \
         > "$json" 2> "$json.err" || note "faststyle training step batch $batch: failed ($(tail -1 "$json.err"))"
-    if $python -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null; then
+    if [ $torch = 1 ]; then
         for amp in off bf16 f16; do
             timeout 90 $python "$peers/torch_train_peer.py" --device cuda --amp "$amp" --channels-last \
                 --size 256x256 --batch "$batch" --steps 10 > "$out/torch-train-b$batch-$amp.json" \
