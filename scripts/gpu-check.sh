@@ -13,7 +13,8 @@
 # 3. The network: faststyle at 1280x720 and 1920x1080 in batches of 1, 4, 8 and 16, and
 #    PyTorch (cuDNN) on the same layers with random weights at its best: f32, TF32, f16
 #    and bf16 autocast, the network in f16, channels_last, cudnn.benchmark, torch.compile
-#    (benches/peers/torch_infer_peer.py). Prints faststyle's best fps / PyTorch's best.
+#    (benches/peers/torch_infer_peer.py). Prints faststyle's best fps / PyTorch's best, and
+#    faststyle with its CubeCL kernels / with burn's composition of the same layers.
 # 4. The training step at 256x256, batch 4 and 8: faststyle (VGG19 with random weights,
 #    the same work, so no weights file is needed) against PyTorch in f32 and with AMP
 #    (bf16 and f16 autocast, channels_last; benches/peers/torch_train_peer.py). Prints
@@ -87,6 +88,18 @@ PY
         fi
     done
 done
+# This crate's CubeCL kernels (instance norm, upsampling as four 2x2 convolutions) against
+# burn's composition of the same layers (FASTSTYLE_REFERENCE_KERNELS=1), same batch.
+for ref in 0 1; do
+    FASTSTYLE_REFERENCE_KERNELS=$ref timeout 90 "$bin" bench --device cuda --size 1920x1080 \
+        --batch 4 --frames 32 --json > "$out/bench-kernels-ref$ref.json" 2> "$out/bench-kernels-ref$ref.err" \
+        || note "faststyle kernels A/B (reference $ref): failed ($(tail -1 "$out/bench-kernels-ref$ref.err"))"
+done
+$python - "$out/bench-kernels-ref0.json" "$out/bench-kernels-ref1.json" >> "$out/summary.txt" 2>/dev/null <<'PY' || true
+import json, sys
+own, ref = (json.load(open(f))["network"]["fps"] for f in sys.argv[1:3])
+print(f"RATIO own kernels 1920x1080 batch 4: {own:.1f} fps / burn's composition {ref:.1f} fps = {own / ref:.3f}")
+PY
 note "faststyle network done at $(elapsed)"
 torch=0
 $python -c 'import torch; assert torch.cuda.is_available()' 2> "$out/torch.err" && torch=1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything faststyle needs on a fresh Debian or Ubuntu machine:
 #   1. system packages (FFmpeg libraries and CLI, clang, pkg-config, Python for the weights,
-#      the X11 libraries of `faststyle live`'s window, Xvfb + xdotool for its tests, and
-#      Slurm's daemons and client for the localhost cluster of deploy/slurm's test),
+#      the X11 libraries of `faststyle live`'s window, Xvfb + xdotool for its tests,
+#      Slurm's daemons and client for the localhost cluster of deploy/slurm's test, and
+#      Mesa's software Vulkan (lavapipe) on which the GPU kernels' tests run without a GPU),
 #   2. the VGG19 weights that training uses (verified by md5), into the cache folder,
 #   3. the release build (binary, tests, benches, examples).
 # Needs a Rust toolchain (rustup) and root or sudo for the packages. Safe to re-run.
@@ -18,6 +19,7 @@ packages=(
   python3 python3-pip fonts-dejavu-core
   libx11-6 libxcursor1 xvfb xdotool
   slurmctld slurmd slurm-client
+  mesa-vulkan-drivers libvulkan1
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -108,6 +108,43 @@ impl<B: Backend> Backward<B, 3> for InstanceNormBackward {
     }
 }
 
+/// What the backward step of a device kernel's norm keeps: the input and the per-plane
+/// statistics, on the device.
+#[derive(Clone)]
+struct DeviceSavedNorm<B: Backend> {
+    x: FloatTensor<B>,
+    stats: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    relu: bool,
+}
+
+impl<B: Backend> fmt::Debug for DeviceSavedNorm<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceSavedNorm(relu {})", self.relu)
+    }
+}
+
+#[derive(Debug)]
+struct DeviceNormBackward;
+
+impl<B: Kernels> Backward<B, 3> for DeviceNormBackward {
+    type State = DeviceSavedNorm<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let s = ops.state;
+        let [dx, dgamma, dbeta] =
+            B::instance_norm_backward(s.x, s.stats, s.gamma, s.beta, dy, s.relu);
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn instance_norm(
         x: FloatTensor<Self>,
@@ -116,6 +153,38 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         relu: bool,
         eps: f64,
     ) -> FloatTensor<Self> {
+        if B::device_kernels() {
+            let prep = DeviceNormBackward
+                .prepare::<C>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+                .compute_bound()
+                .stateful();
+            return match prep {
+                OpsKind::Tracked(prep) => {
+                    let (y, stats) = B::instance_norm_train(
+                        x.primitive.clone(),
+                        gamma.primitive.clone(),
+                        beta.primitive.clone(),
+                        relu,
+                        eps,
+                    );
+                    let saved = DeviceSavedNorm {
+                        x: x.primitive,
+                        stats,
+                        gamma: gamma.primitive,
+                        beta: beta.primitive,
+                        relu,
+                    };
+                    prep.finish(saved, y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::instance_norm(
+                    x.primitive,
+                    gamma.primitive,
+                    beta.primitive,
+                    relu,
+                    eps,
+                )),
+            };
+        }
         if !B::host_kernels() || x.primitive.dtype() != DType::F32 {
             return super::float(reference_instance_norm::<Self>(
                 tensor(x),
@@ -163,6 +232,14 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         bias: FloatTensor<Self>,
         spec: PaddedConv,
     ) -> FloatTensor<Self> {
+        if B::device_kernels() {
+            return super::float(super::device_conv2d_padded::<Self>(
+                tensor(x),
+                tensor(weight),
+                tensor(bias),
+                spec,
+            ));
+        }
         if !B::host_kernels() || x.primitive.dtype() != DType::F32 {
             return super::float(reference_conv2d_padded::<Self>(
                 tensor(x),

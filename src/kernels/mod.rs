@@ -3,16 +3,20 @@
 //! burn's CPU convolution spends most of a training step outside its GEMM (NHWC copies,
 //! a col2im scatter for the input gradient, a weight gradient computed as a convolution
 //! with a frame-sized kernel). [`Kernels`] lets a backend run a padded convolution through
-//! this crate's own im2col + GEMM kernels instead, forward and backward; backends without
-//! them (CUDA) compose the same operation from burn's ops, which is also the reference the
-//! host kernels are tested against. Setting `FASTSTYLE_REFERENCE_KERNELS=1` makes the CPU
-//! use the reference path too.
+//! this crate's own im2col + GEMM kernels instead, forward and backward, and the instance
+//! norm in one pass; the CubeCL backends (CUDA) run the instance norm on this crate's
+//! CubeCL kernels (`cube`) and compose the convolution from burn's ops, which is also the
+//! reference every kernel is tested against. Setting `FASTSTYLE_REFERENCE_KERNELS=1` makes
+//! every backend use the reference path.
 
 mod amx;
 mod autodiff;
 pub mod conv;
+#[cfg(feature = "gpu-kernels")]
+mod cube;
 mod dot_bf16;
 pub mod norm;
+mod upsample;
 mod winograd;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -73,6 +77,73 @@ pub trait Kernels: Backend {
             eps,
         ))
     }
+
+    /// Whether this backend runs this crate's device kernels: the CubeCL instance norm,
+    /// whose training pair [`Kernels::instance_norm_train`] and
+    /// [`Kernels::instance_norm_backward`] the autodiff wrapper then uses, and the
+    /// upsampling layers as four 2x2 convolutions ([`device_conv2d_padded`]).
+    fn device_kernels() -> bool {
+        false
+    }
+
+    /// The instance norm's forward pass for training: the output and, per (image, channel)
+    /// plane, its mean and 1/σ as an f32 tensor of shape [N·C, 2].
+    fn instance_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu: bool,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let x = tensor::<Self, 4>(x);
+        let [n, c, h, w] = x.dims();
+        let flat = x.clone().cast(DType::F32).reshape([n * c, h * w]);
+        let mean = flat.clone().mean_dim(1);
+        let var = (flat - mean.clone()).square().mean_dim(1);
+        let inv = (var + eps).sqrt().recip();
+        let y = reference_instance_norm(x, tensor(gamma), tensor(beta), relu, eps);
+        (float(y), float(Tensor::cat(vec![mean, inv], 1)))
+    }
+
+    /// Gradients (input, gamma, beta) of the instance norm from the upstream gradient `dy`
+    /// and the statistics [`Kernels::instance_norm_train`] returned.
+    fn instance_norm_backward(
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        relu: bool,
+    ) -> [FloatTensor<Self>; 3] {
+        let x = tensor::<Self, 4>(x);
+        let gamma = tensor::<Self, 1>(gamma);
+        let (dtype, param_dtype) = (x.dtype(), gamma.dtype());
+        let [n, c, h, w] = x.dims();
+        let stats = tensor::<Self, 2>(stats).reshape([n, c, 2]);
+        let mean = stats.clone().narrow(2, 0, 1);
+        let inv = stats.narrow(2, 1, 1);
+        let xhat = (x.cast(DType::F32).reshape([n, c, h * w]) - mean) * inv.clone();
+        let gamma = gamma.cast(DType::F32).reshape([1, c, 1]);
+        let beta = tensor::<Self, 1>(beta).cast(DType::F32).reshape([1, c, 1]);
+        let mut g = tensor::<Self, 4>(dy)
+            .cast(DType::F32)
+            .reshape([n, c, h * w]);
+        if relu {
+            let off = (xhat.clone() * gamma.clone() + beta).lower_equal_elem(0.0);
+            g = g.mask_fill(off, 0.0);
+        }
+        let len = (h * w) as f64;
+        let sum_g = g.clone().sum_dim(2);
+        let sum_gx = (g.clone() * xhat.clone()).sum_dim(2);
+        // dx = γ/σ · (g − mean(g) − x̂ · mean(g · x̂))
+        let dx = (g - sum_g.clone() / len - xhat * (sum_gx.clone() / len)) * (gamma * inv);
+        let per_channel = |t: Tensor<Self, 3>| float(t.sum_dim(0).reshape([c]).cast(param_dtype));
+        [
+            float(dx.reshape([n, c, h, w]).cast(dtype)),
+            per_channel(sum_gx),
+            per_channel(sum_g),
+        ]
+    }
 }
 
 impl Kernels for burn::backend::Flex {
@@ -127,9 +198,6 @@ impl Kernels for burn::backend::Flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl Kernels for burn::backend::Cuda {}
-
 /// `conv2d(pad(x))` with a square kernel; `bias` has one value per output channel.
 pub fn conv2d_padded<B: Kernels>(
     x: Tensor<B, 4>,
@@ -183,6 +251,26 @@ pub fn reference_conv2d_padded<B: Backend>(
         Some(bias),
         ConvOptions::new([spec.stride; 2], [conv_pad; 2], [1, 1], 1),
     )
+}
+
+/// The padded convolution as the device backends compose it from burn's ops: the
+/// reference, except that upsampling + 3x3 runs as four 2x2 convolutions.
+pub fn device_conv2d_padded<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Tensor<B, 1>,
+    spec: PaddedConv,
+) -> Tensor<B, 4> {
+    let upsampled_3x3 = spec.upsample
+        && spec.stride == 1
+        && spec.pad == 1
+        && spec.padding == Padding::Reflect
+        && weight.dims()[2..] == [3, 3];
+    if upsampled_3x3 && !reference_requested() {
+        upsample::conv3x3_upsampled(x, weight, bias)
+    } else {
+        reference_conv2d_padded(x, weight, bias, spec)
+    }
 }
 
 /// Nearest-neighbour upsampling by 2 in both spatial dimensions.
@@ -425,6 +513,34 @@ mod tests {
             let (host, reference) = (run(true), run(false));
             for (h, r) in host.iter().zip(&reference) {
                 h.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
+            }
+            // The trait's default training pair (what device kernels implement), fed the
+            // loss's upstream gradient y + w, gives the same output and gradients.
+            let (y, stats) = <Flex as Kernels>::instance_norm_train(
+                float(x.clone()),
+                float(gamma.clone()),
+                float(beta.clone()),
+                relu,
+                eps,
+            );
+            let y = tensor::<Flex, 4>(y);
+            let dy = y.clone() + weighting.clone();
+            let grads = <Flex as Kernels>::instance_norm_backward(
+                float(x.clone()),
+                stats,
+                float(gamma.clone()),
+                float(beta.clone()),
+                float(dy),
+                relu,
+            );
+            let composed = [
+                y.into_data(),
+                tensor::<Flex, 4>(grads[0].clone()).into_data(),
+                tensor::<Flex, 1>(grads[1].clone()).into_data(),
+                tensor::<Flex, 1>(grads[2].clone()).into_data(),
+            ];
+            for (c, r) in composed.iter().zip(&reference) {
+                c.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
             }
         }
     }

@@ -1,0 +1,98 @@
+//! [`Kernels`] for burn's CubeCL backends (CUDA, and wgpu where the tests run them on
+//! Mesa's software Vulkan): the instance norm runs this crate's CubeCL kernels; the
+//! convolution is burn's, with the upsampling layers as four 2x2 convolutions.
+
+mod fusion;
+mod norm;
+#[cfg(all(test, feature = "wgpu"))]
+mod tests;
+
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, Tensor};
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+
+use super::{Kernels, PaddedConv, device_conv2d_padded, float, reference_requested, tensor};
+
+impl<R, F, I, BT> Kernels for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn device_kernels() -> bool {
+        !reference_requested()
+    }
+
+    fn conv2d_padded(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: PaddedConv,
+    ) -> FloatTensor<Self> {
+        float(device_conv2d_padded::<Self>(
+            tensor(x),
+            tensor(weight),
+            tensor(bias),
+            spec,
+        ))
+    }
+
+    fn instance_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu: bool,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        if !Self::device_kernels() {
+            return float(super::reference_instance_norm::<Self>(
+                tensor(x),
+                tensor(gamma),
+                tensor(beta),
+                relu,
+                eps,
+            ));
+        }
+        norm::forward(x, gamma, beta, relu, eps).0
+    }
+
+    fn instance_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu: bool,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        norm::forward(x, gamma, beta, relu, eps)
+    }
+
+    fn instance_norm_backward(
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        relu: bool,
+    ) -> [FloatTensor<Self>; 3] {
+        let channels = gamma.meta.shape().dims::<1>()[0];
+        let dtype = gamma.dtype;
+        let (dx, sums) = norm::backward(x, stats, gamma, beta, dy, relu);
+        // Per plane (Σg, Σg·x̂), summed over the batch: dβ and dγ.
+        let sums = tensor::<Self, 2>(sums);
+        let planes = sums.dims()[0];
+        let per_channel = sums
+            .reshape([planes / channels, channels, 2])
+            .sum_dim(0)
+            .reshape([channels, 2]);
+        let column = |i: usize| -> FloatTensor<Self> {
+            let values: Tensor<Self, 1> = per_channel.clone().narrow(1, i, 1).reshape([channels]);
+            float(if dtype == DType::F32 {
+                values
+            } else {
+                values.cast(dtype)
+            })
+        };
+        [dx, column(1), column(0)]
+    }
+}
