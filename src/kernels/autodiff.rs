@@ -15,7 +15,7 @@ use burn::tensor::{DType, TensorMetadata};
 use super::conv::{self, ConvGeom, Frame};
 use super::norm::{self, Normalized};
 use super::{
-    Kernels, PaddedConv, from_host, geometry, reference_conv2d_padded, reference_instance_norm,
+    Kernels, PaddedConv, composed_conv2d_padded, composed_instance_norm, from_host, geometry,
     tensor, to_host,
 };
 
@@ -146,6 +146,10 @@ impl<B: Kernels> Backward<B, 3> for DeviceNormBackward {
 }
 
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn device_kernels() -> bool {
+        B::device_kernels()
+    }
+
     fn instance_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -186,13 +190,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             };
         }
         if !B::host_kernels() || x.primitive.dtype() != DType::F32 {
-            return super::float(reference_instance_norm::<Self>(
-                tensor(x),
-                tensor(gamma),
-                tensor(beta),
-                relu,
-                eps,
-            ));
+            return composed_instance_norm::<Self>(x, gamma, beta, relu, eps);
         }
         let prep = InstanceNormBackward
             .prepare::<C>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
@@ -232,21 +230,8 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         bias: FloatTensor<Self>,
         spec: PaddedConv,
     ) -> FloatTensor<Self> {
-        if B::device_kernels() {
-            return super::float(super::device_conv2d_padded::<Self>(
-                tensor(x),
-                tensor(weight),
-                tensor(bias),
-                spec,
-            ));
-        }
         if !B::host_kernels() || x.primitive.dtype() != DType::F32 {
-            return super::float(reference_conv2d_padded::<Self>(
-                tensor(x),
-                tensor(weight),
-                tensor(bias),
-                spec,
-            ));
+            return composed_conv2d_padded::<Self>(x, weight, bias, spec);
         }
         let prep = PaddedConvBackward
             .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])

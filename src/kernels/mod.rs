@@ -52,12 +52,7 @@ pub trait Kernels: Backend {
         bias: FloatTensor<Self>,
         spec: PaddedConv,
     ) -> FloatTensor<Self> {
-        float::<Self, 4>(reference_conv2d_padded(
-            tensor(x),
-            tensor(weight),
-            tensor(bias),
-            spec,
-        ))
+        composed_conv2d_padded::<Self>(x, weight, bias, spec)
     }
 
     /// Affine instance norm of `x` (N, C, H, W) with per-channel `gamma` and `beta`,
@@ -69,19 +64,13 @@ pub trait Kernels: Backend {
         relu: bool,
         eps: f64,
     ) -> FloatTensor<Self> {
-        float::<Self, 4>(reference_instance_norm(
-            tensor(x),
-            tensor(gamma),
-            tensor(beta),
-            relu,
-            eps,
-        ))
+        composed_instance_norm::<Self>(x, gamma, beta, relu, eps)
     }
 
     /// Whether this backend runs this crate's device kernels: the CubeCL instance norm,
     /// whose training pair [`Kernels::instance_norm_train`] and
     /// [`Kernels::instance_norm_backward`] the autodiff wrapper then uses, and the
-    /// upsampling layers as four 2x2 convolutions ([`device_conv2d_padded`]).
+    /// upsampling layers as four 2x2 convolutions (see [`composed_conv2d_padded`]).
     fn device_kernels() -> bool {
         false
     }
@@ -253,24 +242,43 @@ pub fn reference_conv2d_padded<B: Backend>(
     )
 }
 
-/// The padded convolution as the device backends compose it from burn's ops: the
-/// reference, except that upsampling + 3x3 runs as four 2x2 convolutions.
-pub fn device_conv2d_padded<B: Backend>(
-    x: Tensor<B, 4>,
-    weight: Tensor<B, 4>,
-    bias: Tensor<B, 1>,
+/// The padded convolution composed from burn's ops, on a backend's primitives: the
+/// reference, except that on backends with device kernels upsampling + 3x3 runs as four
+/// 2x2 convolutions.
+fn composed_conv2d_padded<B: Kernels>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
     spec: PaddedConv,
-) -> Tensor<B, 4> {
+) -> FloatTensor<B> {
+    let (x, weight, bias) = (tensor::<B, 4>(x), tensor::<B, 4>(weight), tensor(bias));
     let upsampled_3x3 = spec.upsample
         && spec.stride == 1
         && spec.pad == 1
         && spec.padding == Padding::Reflect
         && weight.dims()[2..] == [3, 3];
-    if upsampled_3x3 && !reference_requested() {
+    float(if upsampled_3x3 && B::device_kernels() {
         upsample::conv3x3_upsampled(x, weight, bias)
     } else {
         reference_conv2d_padded(x, weight, bias, spec)
-    }
+    })
+}
+
+/// [`reference_instance_norm`] on a backend's primitives: where no kernel runs it.
+fn composed_instance_norm<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    relu: bool,
+    eps: f64,
+) -> FloatTensor<B> {
+    float::<B, 4>(reference_instance_norm(
+        tensor(x),
+        tensor(gamma),
+        tensor(beta),
+        relu,
+        eps,
+    ))
 }
 
 /// Nearest-neighbour upsampling by 2 in both spatial dimensions.

@@ -11,9 +11,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
-use crate::kernels::{
-    Kernels, PaddedConv, device_conv2d_padded, float, reference_instance_norm, tensor,
-};
+use crate::kernels::{Kernels, composed_instance_norm};
 
 /// Which of the backend's norm methods a custom operation runs.
 #[derive(Clone, Copy, Debug)]
@@ -98,20 +96,6 @@ impl<B: FusionBackend + Kernels> Kernels for Fusion<B> {
         B::device_kernels()
     }
 
-    fn conv2d_padded(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        spec: PaddedConv,
-    ) -> FloatTensor<Self> {
-        float(device_conv2d_padded::<Self>(
-            tensor(x),
-            tensor(weight),
-            tensor(bias),
-            spec,
-        ))
-    }
-
     fn instance_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -120,13 +104,7 @@ impl<B: FusionBackend + Kernels> Kernels for Fusion<B> {
         eps: f64,
     ) -> FloatTensor<Self> {
         if !B::device_kernels() {
-            return float(reference_instance_norm::<Self>(
-                tensor(x),
-                tensor(gamma),
-                tensor(beta),
-                relu,
-                eps,
-            ));
+            return composed_instance_norm::<Self>(x, gamma, beta, relu, eps);
         }
         let out = (x.shape.clone(), x.dtype);
         let call = NormCall::Inference { relu, eps };

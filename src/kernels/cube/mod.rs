@@ -1,6 +1,7 @@
 //! [`Kernels`] for burn's CubeCL backends (CUDA, and wgpu where the tests run them on
 //! Mesa's software Vulkan): the instance norm runs this crate's CubeCL kernels; the
-//! convolution is burn's, with the upsampling layers as four 2x2 convolutions.
+//! convolution is burn's (the trait's default), with the upsampling layers as four 2x2
+//! convolutions.
 
 mod fusion;
 mod norm;
@@ -11,7 +12,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor};
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
-use super::{Kernels, PaddedConv, device_conv2d_padded, float, reference_requested, tensor};
+use super::{Kernels, composed_instance_norm, float, reference_requested, tensor};
 
 impl<R, F, I, BT> Kernels for CubeBackend<R, F, I, BT>
 where
@@ -24,20 +25,6 @@ where
         !reference_requested()
     }
 
-    fn conv2d_padded(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        spec: PaddedConv,
-    ) -> FloatTensor<Self> {
-        float(device_conv2d_padded::<Self>(
-            tensor(x),
-            tensor(weight),
-            tensor(bias),
-            spec,
-        ))
-    }
-
     fn instance_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -46,13 +33,7 @@ where
         eps: f64,
     ) -> FloatTensor<Self> {
         if !Self::device_kernels() {
-            return float(super::reference_instance_norm::<Self>(
-                tensor(x),
-                tensor(gamma),
-                tensor(beta),
-                relu,
-                eps,
-            ));
+            return composed_instance_norm::<Self>(x, gamma, beta, relu, eps);
         }
         norm::forward(x, gamma, beta, relu, eps).0
     }

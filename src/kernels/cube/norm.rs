@@ -160,14 +160,20 @@ fn planes<R: CubeRuntime>(x: &CubeTensor<R>) -> (usize, usize, usize) {
     (dims[0] * dims[1], dims[2] * dims[3], dims[1])
 }
 
-/// The per-channel parameter in the activations' dtype, contiguous.
-fn like<R: CubeRuntime>(param: CubeTensor<R>, dtype: DType) -> CubeTensor<R> {
-    let param = into_contiguous(param);
-    if param.dtype == dtype {
-        param
-    } else {
-        cast(param, dtype)
-    }
+/// `t` contiguous and in the activations' dtype.
+fn contiguous_as<R: CubeRuntime>(t: CubeTensor<R>, dtype: DType) -> CubeTensor<R> {
+    let t = into_contiguous(t);
+    if t.dtype == dtype { t } else { cast(t, dtype) }
+}
+
+/// The kernels' outputs, uninitialized: one shaped like `x` and an f32 [planes, 2] of
+/// per-plane pairs.
+fn outputs<R: CubeRuntime>(x: &CubeTensor<R>, planes: usize) -> (CubeTensor<R>, CubeTensor<R>) {
+    let (client, device) = (x.client.clone(), x.device.clone());
+    let shape = x.meta.shape().clone();
+    let like_x = empty_device_dtype(client.clone(), device.clone(), shape, x.dtype);
+    let pairs = empty_device_dtype(client, device, Shape::new([planes, 2]), DType::F32);
+    (like_x, pairs)
 }
 
 /// y and the per-plane (mean, 1/σ) as f32 of shape [N·C, 2].
@@ -181,15 +187,9 @@ pub fn forward<R: CubeRuntime>(
     let x = into_contiguous(x);
     let (count, plane, channels) = planes(&x);
     let dtype = x.dtype;
-    let (gamma, beta) = (like(gamma, dtype), like(beta, dtype));
-    let (client, device) = (x.client.clone(), x.device.clone());
-    let y = empty_device_dtype(
-        client.clone(),
-        device.clone(),
-        x.meta.shape().clone(),
-        dtype,
-    );
-    let stats = empty_device_dtype(client.clone(), device, Shape::new([count, 2]), DType::F32);
+    let (gamma, beta) = (contiguous_as(gamma, dtype), contiguous_as(beta, dtype));
+    let (y, stats) = outputs(&x, count);
+    let client = x.client.clone();
     norm_forward_kernel::launch::<R>(
         &client,
         CubeCount::Static(count as u32, 1, 1),
@@ -218,27 +218,13 @@ pub fn backward<R: CubeRuntime>(
     dy: CubeTensor<R>,
     relu: bool,
 ) -> (CubeTensor<R>, CubeTensor<R>) {
-    let (x, dy, stats) = (
-        into_contiguous(x),
-        into_contiguous(dy),
-        into_contiguous(stats),
-    );
+    let (x, stats) = (into_contiguous(x), into_contiguous(stats));
     let (count, plane, channels) = planes(&x);
     let dtype = x.dtype;
-    let dy = if dy.dtype == dtype {
-        dy
-    } else {
-        cast(dy, dtype)
-    };
-    let (gamma, beta) = (like(gamma, dtype), like(beta, dtype));
-    let (client, device) = (x.client.clone(), x.device.clone());
-    let dx = empty_device_dtype(
-        client.clone(),
-        device.clone(),
-        x.meta.shape().clone(),
-        dtype,
-    );
-    let sums = empty_device_dtype(client.clone(), device, Shape::new([count, 2]), DType::F32);
+    let dy = contiguous_as(dy, dtype);
+    let (gamma, beta) = (contiguous_as(gamma, dtype), contiguous_as(beta, dtype));
+    let (dx, sums) = outputs(&x, count);
+    let client = x.client.clone();
     norm_backward_kernel::launch::<R>(
         &client,
         CubeCount::Static(count as u32, 1, 1),
