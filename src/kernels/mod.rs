@@ -16,6 +16,8 @@ pub mod conv;
 mod cube;
 mod dot_bf16;
 pub mod norm;
+#[cfg(test)]
+mod testing;
 mod upsample;
 mod winograd;
 
@@ -426,11 +428,10 @@ impl<B: AutodiffBackend<InnerBackend: Kernels> + Kernels> TrainKernels for B {}
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{assert_all_close, output_and_grads};
     use super::*;
-    use burn::backend::{Autodiff, Flex};
+    use burn::backend::Flex;
     use burn::tensor::{Distribution, Tolerance};
-
-    type A = Autodiff<Flex>;
 
     /// The host kernels' outputs and gradients (input, kernel, bias) equal those of the
     /// same operation composed from burn's ops, through a non-trivial loss.
@@ -453,38 +454,31 @@ mod tests {
             let x = Tensor::<Flex, 4>::random(xs, Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<Flex, 4>::random(ws, Distribution::Normal(0.0, 0.3), &device);
             let b = Tensor::<Flex, 1>::random([ws[0]], Distribution::Normal(0.0, 1.0), &device);
-            let run = |host: bool| {
-                let x = Tensor::<A, 4>::from_inner(x.clone()).require_grad();
-                let w = Tensor::<A, 4>::from_inner(w.clone()).require_grad();
-                let b = Tensor::<A, 1>::from_inner(b.clone()).require_grad();
-                let y = if host {
-                    conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
-                } else {
-                    reference_conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
-                };
-                // Squaring makes the upstream gradient depend on the output.
-                let grads = y.clone().square().sum().backward();
-                [
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    w.grad(&grads).unwrap().into_data(),
-                    b.grad(&grads).unwrap().into_data(),
-                ]
-            };
-            let (host, reference) = (run(true), run(false));
-            for (name, (h, r)) in ["output", "dx", "dw", "db"]
-                .iter()
-                .zip(host.iter().zip(&reference))
-            {
-                assert_eq!(h.shape, r.shape, "{name} of {xs:?} * {ws:?}");
-                h.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-4, 1e-3));
-            }
+            let square = |y: Tensor<_, 4>| y.square().sum();
+            let host =
+                output_and_grads((&x, &w, &b), |x, w, b| conv2d_padded(x, w, b, spec), square);
+            let reference = output_and_grads(
+                (&x, &w, &b),
+                |x, w, b| reference_conv2d_padded(x, w, b, spec),
+                square,
+            );
+            let case = format!("{xs:?} * {ws:?}");
+            let names = ["output", "dx", "dw", "db"];
+            assert_all_close(
+                names,
+                &host,
+                &reference,
+                Tolerance::rel_abs(1e-4, 1e-3),
+                &case,
+            );
         }
     }
 
     #[test]
     fn host_instance_norm_matches_reference_forward_and_backward() {
         let device = Default::default();
+        let names = ["output", "dx", "dgamma", "dbeta"];
+        let tolerance = Tolerance::rel_abs(1e-3, 1e-3);
         // The variance (9) is of the order of the larger epsilon, so both matter.
         for (relu, eps) in [
             (false, norm::EPS),
@@ -498,30 +492,19 @@ mod tests {
             let beta = Tensor::<Flex, 1>::random([3], Distribution::Normal(0.0, 0.5), &device);
             // A position-dependent weighting, so the gradient is not trivially zero.
             let weighting = Tensor::<Flex, 4>::random([2, 3, 5, 7], Distribution::Default, &device);
-            let run = |host: bool| {
-                let x = Tensor::<A, 4>::from_inner(x.clone()).require_grad();
-                let g = Tensor::<A, 1>::from_inner(gamma.clone()).require_grad();
-                let b = Tensor::<A, 1>::from_inner(beta.clone()).require_grad();
-                let y = if host {
-                    instance_norm(x.clone(), g.clone(), b.clone(), relu, eps)
-                } else {
-                    reference_instance_norm(x.clone(), g.clone(), b.clone(), relu, eps)
-                };
-                let w = Tensor::<A, 4>::from_inner(weighting.clone());
-                let grads = (y.clone() * y.clone() * 0.5 + y.clone() * w)
-                    .sum()
-                    .backward();
-                [
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    g.grad(&grads).unwrap().into_data(),
-                    b.grad(&grads).unwrap().into_data(),
-                ]
+            let loss = |y: Tensor<_, 4>| {
+                let w = Tensor::from_inner(weighting.clone());
+                (y.clone() * y.clone() * 0.5 + y * w).sum()
             };
-            let (host, reference) = (run(true), run(false));
-            for (h, r) in host.iter().zip(&reference) {
-                h.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
-            }
+            let inputs = (&x, &gamma, &beta);
+            let host = output_and_grads(inputs, |x, g, b| instance_norm(x, g, b, relu, eps), loss);
+            let reference = output_and_grads(
+                inputs,
+                |x, g, b| reference_instance_norm(x, g, b, relu, eps),
+                loss,
+            );
+            let case = format!("relu {relu}, eps {eps}");
+            assert_all_close(names, &host, &reference, tolerance, &case);
             // The trait's default training pair (what device kernels implement), fed the
             // loss's upstream gradient y + w, gives the same output and gradients.
             let (y, stats) = <Flex as Kernels>::instance_norm_train(
@@ -547,9 +530,7 @@ mod tests {
                 tensor::<Flex, 1>(grads[1].clone()).into_data(),
                 tensor::<Flex, 1>(grads[2].clone()).into_data(),
             ];
-            for (c, r) in composed.iter().zip(&reference) {
-                c.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
-            }
+            assert_all_close(names, &composed, &reference, tolerance, &case);
         }
     }
 }

@@ -60,11 +60,10 @@ pub fn conv3x3_upsampled<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::testing::{assert_all_close, output_and_grads};
     use crate::kernels::{PaddedConv, Padding, reference_conv2d_padded};
-    use burn::backend::{Autodiff, Flex};
+    use burn::backend::Flex;
     use burn::tensor::{Distribution, Tolerance};
-
-    type A = Autodiff<Flex>;
 
     /// Output and gradients (input, kernel, bias) equal those of upsampling, padding and
     /// convolving, on odd sizes and batch > 1.
@@ -82,31 +81,16 @@ mod tests {
             let wt = [c_out, xs[1], 3, 3];
             let w = Tensor::<Flex, 4>::random(wt, Distribution::Normal(0.0, 0.3), &device);
             let b = Tensor::<Flex, 1>::random([c_out], Distribution::Normal(0.0, 1.0), &device);
-            let run = |phased: bool| {
-                let x = Tensor::<A, 4>::from_inner(x.clone()).require_grad();
-                let w = Tensor::<A, 4>::from_inner(w.clone()).require_grad();
-                let b = Tensor::<A, 1>::from_inner(b.clone()).require_grad();
-                let y = if phased {
-                    conv3x3_upsampled(x.clone(), w.clone(), b.clone())
-                } else {
-                    reference_conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
-                };
-                let grads = y.clone().square().sum().backward();
-                [
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    w.grad(&grads).unwrap().into_data(),
-                    b.grad(&grads).unwrap().into_data(),
-                ]
-            };
-            let (ours, reference) = (run(true), run(false));
-            for (name, (o, r)) in ["y", "dx", "dw", "db"]
-                .iter()
-                .zip(ours.iter().zip(&reference))
-            {
-                assert_eq!(o.shape, r.shape, "{name} of {xs:?}");
-                o.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-4, 1e-3));
-            }
+            let square = |y: Tensor<_, 4>| y.square().sum();
+            let ours = output_and_grads((&x, &w, &b), conv3x3_upsampled, square);
+            let reference = output_and_grads(
+                (&x, &w, &b),
+                |x, w, b| reference_conv2d_padded(x, w, b, spec),
+                square,
+            );
+            let names = ["y", "dx", "dw", "db"];
+            let tolerance = Tolerance::rel_abs(1e-4, 1e-3);
+            assert_all_close(names, &ours, &reference, tolerance, &format!("{xs:?}"));
         }
     }
 }

@@ -7,6 +7,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor, TensorData, Tolerance};
 
+use crate::kernels::testing::{assert_all_close, output_and_grads};
 use crate::kernels::{Kernels, instance_norm, reference_instance_norm};
 
 /// The kernels on the bare CubeCL backend.
@@ -86,7 +87,6 @@ fn forward_matches<B: Kernels>(dtype: DType, tolerance: Tolerance<f32>) {
 /// Backward: the gradients of input, gamma and beta through the kernels equal autodiff's
 /// through the composition, for a loss whose upstream gradient depends on the output.
 fn backward_matches<B: Kernels>() {
-    type Grads = [TensorData; 4];
     // Not the plane with mean 400 σ: there burn's f32 composition, the reference here, is
     // the less accurate of the two (see exact_instance_norm).
     for (shape, mean, std) in SHAPES.into_iter().filter(|s| s.1.abs() < 10.0 * s.2) {
@@ -95,32 +95,19 @@ fn backward_matches<B: Kernels>() {
             let gamma = random::<B, 1>([shape[1]], 1.0, 0.5);
             let beta = random::<B, 1>([shape[1]], 0.0, 1.0);
             let weights = random::<B, 4>(shape, 0.0, 1.0);
-            let run = |kernel: bool| -> Grads {
-                let x = Tensor::<Autodiff<B>, 4>::from_inner(x.clone()).require_grad();
-                let gamma = Tensor::<Autodiff<B>, 1>::from_inner(gamma.clone()).require_grad();
-                let beta = Tensor::<Autodiff<B>, 1>::from_inner(beta.clone()).require_grad();
-                let weights = Tensor::<Autodiff<B>, 4>::from_inner(weights.clone());
-                let y = if kernel {
-                    instance_norm(x.clone(), gamma.clone(), beta.clone(), relu, eps)
-                } else {
-                    reference_instance_norm(x.clone(), gamma.clone(), beta.clone(), relu, eps)
-                };
-                let grads = (y.clone().square() * weights).sum().backward();
-                [
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    gamma.grad(&grads).unwrap().into_data(),
-                    beta.grad(&grads).unwrap().into_data(),
-                ]
+            let loss = |y: Tensor<Autodiff<B>, 4>| {
+                (y.clone().square() * Tensor::from_inner(weights.clone())).sum()
             };
-            let (ours, reference) = (run(true), run(false));
-            for (name, (o, r)) in ["y", "dx", "dgamma", "dbeta"]
-                .iter()
-                .zip(ours.iter().zip(&reference))
-            {
-                assert_eq!(o.shape, r.shape, "{name} of {shape:?}");
-                o.assert_approx_eq::<f32>(r, Tolerance::rel_abs(2e-3, 2e-3));
-            }
+            let inputs = (&x, &gamma, &beta);
+            let ours = output_and_grads(inputs, |x, g, b| instance_norm(x, g, b, relu, eps), loss);
+            let reference = output_and_grads(
+                inputs,
+                |x, g, b| reference_instance_norm(x, g, b, relu, eps),
+                loss,
+            );
+            let names = ["y", "dx", "dgamma", "dbeta"];
+            let tolerance = Tolerance::rel_abs(2e-3, 2e-3);
+            assert_all_close(names, &ours, &reference, tolerance, &format!("{shape:?}"));
         }
     }
 }
@@ -170,31 +157,16 @@ fn convolution_matches<B: Kernels>() {
         let x = random::<B, 4>(xs, 0.0, 1.0);
         let w = random::<B, 4>(ws, 0.0, 0.3);
         let b = random::<B, 1>([ws[0]], 0.0, 1.0);
-        let run = |ours: bool| {
-            let x = Tensor::<Autodiff<B>, 4>::from_inner(x.clone()).require_grad();
-            let w = Tensor::<Autodiff<B>, 4>::from_inner(w.clone()).require_grad();
-            let b = Tensor::<Autodiff<B>, 1>::from_inner(b.clone()).require_grad();
-            let y = if ours {
-                conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
-            } else {
-                reference_conv2d_padded(x.clone(), w.clone(), b.clone(), spec)
-            };
-            let grads = y.clone().square().sum().backward();
-            [
-                y.inner().into_data(),
-                x.grad(&grads).unwrap().into_data(),
-                w.grad(&grads).unwrap().into_data(),
-                b.grad(&grads).unwrap().into_data(),
-            ]
-        };
-        let (ours, reference) = (run(true), run(false));
-        for (name, (o, r)) in ["y", "dx", "dw", "db"]
-            .iter()
-            .zip(ours.iter().zip(&reference))
-        {
-            assert_eq!(o.shape, r.shape, "{name} of {xs:?}");
-            o.assert_approx_eq::<f32>(r, Tolerance::rel_abs(1e-3, 1e-3));
-        }
+        let square = |y: Tensor<Autodiff<B>, 4>| y.square().sum();
+        let ours = output_and_grads((&x, &w, &b), |x, w, b| conv2d_padded(x, w, b, spec), square);
+        let reference = output_and_grads(
+            (&x, &w, &b),
+            |x, w, b| reference_conv2d_padded(x, w, b, spec),
+            square,
+        );
+        let names = ["y", "dx", "dw", "db"];
+        let tolerance = Tolerance::rel_abs(1e-3, 1e-3);
+        assert_all_close(names, &ours, &reference, tolerance, &format!("{xs:?}"));
     }
 }
 
