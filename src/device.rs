@@ -2,7 +2,9 @@
 //! multi-threaded), chosen by measurement over `ndarray`; the CUDA backend is compiled in
 //! with the `cuda` feature and picked by default when a GPU answers.
 
+use crate::cli::Precision;
 use crate::kernels::Kernels;
+use burn::tensor::FloatDType;
 use std::fmt;
 use std::str::FromStr;
 
@@ -97,34 +99,106 @@ pub fn check_device(spec: DeviceSpec) -> Result<(), Error> {
     }
 }
 
-/// Sets the training GEMMs' precision for `spec` and says what it is, for the log line.
-/// bf16 on the CPU needs AMX tiles or AVX512-BF16; CUDA trains in f32 (its mixed precision
-/// is not built).
-pub fn set_train_precision(
-    precision: crate::cli::TrainPrecision,
-    spec: DeviceSpec,
-) -> Result<&'static str, Error> {
-    use crate::cli::TrainPrecision::*;
-    let on_cpu = spec == DeviceSpec::Cpu;
+/// The number format the network runs in for `precision` on `spec`. CUDA: f16 unless asked
+/// otherwise (the instance norms keep f32 statistics, so a 1080p plane's sums cannot
+/// overflow); the CPU kernels are f32.
+pub fn inference_dtype(precision: Precision, spec: DeviceSpec) -> Result<FloatDType, Error> {
+    match (spec, precision) {
+        (DeviceSpec::Cpu, Precision::Auto | Precision::F32) => Ok(FloatDType::F32),
+        (DeviceSpec::Cpu, other) => Err(Error::Usage(format!(
+            "--precision {} runs on a GPU; the CPU stylizes in f32 (use --precision f32 or auto)",
+            precision_name(other)
+        ))),
+        (DeviceSpec::Cuda(_), Precision::Auto | Precision::F16) => Ok(FloatDType::F16),
+        (DeviceSpec::Cuda(_), Precision::Bf16) => Ok(FloatDType::BF16),
+        (DeviceSpec::Cuda(_), Precision::F32) => Ok(FloatDType::F32),
+    }
+}
+
+/// `f32`, `f16` or `bf16`, as the flag spells them.
+pub fn dtype_name(dtype: FloatDType) -> &'static str {
+    match dtype {
+        FloatDType::F16 => "f16",
+        FloatDType::BF16 => "bf16",
+        FloatDType::F64 => "f64",
+        _ => "f32",
+    }
+}
+
+fn precision_name(precision: Precision) -> &'static str {
     match precision {
-        Bf16 if !on_cpu => Err(Error::Usage(
-            "--precision bf16 is built for CPUs only so far; CUDA trains in f32".into(),
-        )),
-        Bf16 if !crate::kernels::bf16_gemm_available() => Err(Error::Usage(
-            "--precision bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (Intel Sapphire Rapids, AMD Zen 4 or later), and this one has neither; use --precision f32".into(),
-        )),
-        Bf16 | Auto if on_cpu && crate::kernels::use_bf16_gemm(true) => {
-            Ok(if crate::kernels::bf16_gemm_on_tiles() {
+        Precision::Auto => "auto",
+        Precision::F32 => "f32",
+        Precision::F16 => "f16",
+        Precision::Bf16 => "bf16",
+    }
+}
+
+/// How a training run computes: the log line's words, and the number format its networks
+/// run in (f32 master weights whatever it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrainPrecision {
+    pub label: &'static str,
+    pub compute: FloatDType,
+}
+
+impl TrainPrecision {
+    const F32: Self = Self {
+        label: "f32",
+        compute: FloatDType::F32,
+    };
+}
+
+/// Sets the training precision for `spec`. On the CPU, bf16 rounds the GEMM operands (AMX
+/// tiles or AVX512-BF16; sums stay f32) where `auto` finds either. On a GPU `auto` is bf16
+/// mixed precision: the networks run in bf16 from f32 master weights, the norms'
+/// statistics and the losses in f32; f16 works the same way but has no loss scaling, so its
+/// gradients can overflow where bf16's (f32's range) cannot.
+pub fn set_train_precision(
+    precision: Precision,
+    spec: DeviceSpec,
+) -> Result<TrainPrecision, Error> {
+    use Precision::*;
+    if spec != DeviceSpec::Cpu {
+        return Ok(match precision {
+            F32 => TrainPrecision::F32,
+            F16 => TrainPrecision {
+                label: "f16 mixed precision: f32 master weights, f32 norm statistics and losses",
+                compute: FloatDType::F16,
+            },
+            Auto | Bf16 => TrainPrecision {
+                label: "bf16 mixed precision: f32 master weights, f32 norm statistics and losses",
+                compute: FloatDType::BF16,
+            },
+        });
+    }
+    let label = match precision {
+        F16 => {
+            return Err(Error::Usage(
+                "--precision f16 training runs on a GPU; the CPU trains in bf16 (on CPUs with AVX512-BF16 or AMX) or f32".into(),
+            ));
+        }
+        Bf16 if !crate::kernels::bf16_gemm_available() => {
+            return Err(Error::Usage(
+                "--precision bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (Intel Sapphire Rapids, AMD Zen 4 or later), and this one has neither; use --precision f32".into(),
+            ));
+        }
+        Bf16 | Auto if crate::kernels::use_bf16_gemm(true) => {
+            if crate::kernels::bf16_gemm_on_tiles() {
                 "bf16 GEMM operands on AMX, f32 sums"
             } else {
                 "bf16 GEMM operands on AVX512-BF16, f32 sums"
-            })
+            }
         }
         _ => {
             crate::kernels::use_bf16_gemm(false);
-            Ok("f32")
+            "f32"
         }
-    }
+    };
+    Ok(TrainPrecision {
+        label,
+        compute: FloatDType::F32,
+    })
 }
 
 /// Several devices of one kind, as `--device cpu,cpu`, `cuda:0,cuda:1` or `cuda:all` give
@@ -271,6 +345,37 @@ mod tests {
                 .contains("twice")
         );
         assert!("cpu,".parse::<DeviceList>().is_err());
+    }
+
+    #[test]
+    fn precision_is_f16_on_gpus_and_f32_on_the_cpu() {
+        use Precision::*;
+        let cuda = DeviceSpec::Cuda(0);
+        assert_eq!(inference_dtype(Auto, cuda).unwrap(), FloatDType::F16);
+        assert_eq!(inference_dtype(F16, cuda).unwrap(), FloatDType::F16);
+        assert_eq!(inference_dtype(Bf16, cuda).unwrap(), FloatDType::BF16);
+        assert_eq!(inference_dtype(F32, cuda).unwrap(), FloatDType::F32);
+        assert_eq!(
+            inference_dtype(Auto, DeviceSpec::Cpu).unwrap(),
+            FloatDType::F32
+        );
+        assert_eq!(
+            inference_dtype(F32, DeviceSpec::Cpu).unwrap(),
+            FloatDType::F32
+        );
+        for p in [F16, Bf16] {
+            let err = inference_dtype(p, DeviceSpec::Cpu).unwrap_err().to_string();
+            assert!(err.contains("runs on a GPU"), "{err}");
+        }
+        let gpu = |p| set_train_precision(p, cuda).unwrap().compute;
+        assert_eq!(gpu(Auto), FloatDType::BF16);
+        assert_eq!(gpu(Bf16), FloatDType::BF16);
+        assert_eq!(gpu(F16), FloatDType::F16);
+        assert_eq!(gpu(F32), FloatDType::F32);
+        let err = set_train_precision(F16, DeviceSpec::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("runs on a GPU"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

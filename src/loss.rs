@@ -1,11 +1,16 @@
 //! The perceptual losses of Johnson et al.: content (feature MSE), style (Gram-matrix MSE)
 //! and total variation.
+//!
+//! Every loss is computed in f32 whatever format its inputs come in: with mixed precision
+//! the networks run in f16 or bf16, but a Gram matrix or a kurtosis summed over a picture
+//! overflows f16 and loses too many bits in bf16.
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{FloatDType, Tensor};
 
 /// Gram matrices F·Fᵀ / (C·H·W) of a batch of feature maps: [N, C, H, W] → [N, C, C].
 pub fn gram<B: Backend>(features: Tensor<B, 4>) -> Tensor<B, 3> {
+    let features = f32s(features);
     let [n, c, h, w] = features.dims();
     let f = features.reshape([n, c, h * w]);
     f.clone().matmul(f.swap_dims(1, 2)) / ((c * h * w) as f64)
@@ -20,7 +25,7 @@ pub fn texture_loss<B: Backend>(
     target: Tensor<B, 4>,
     tiles: usize,
 ) -> Tensor<B, 1> {
-    let target = target.detach();
+    let (output, target) = (f32s(output), f32s(target).detach());
     mean_over_tiles(output.dims(), tiles, |at| {
         (gram(output.clone().slice(at.clone())) - gram(target.clone().slice(at)))
             .square()
@@ -54,7 +59,7 @@ fn mean_over_tiles<B: Backend>(
 
 /// Mean squared error between output and content features.
 pub fn content_loss<B: Backend>(output: Tensor<B, 4>, content: Tensor<B, 4>) -> Tensor<B, 1> {
-    (output - content).square().mean()
+    (f32s(output) - f32s(content)).square().mean()
 }
 
 /// Mean squared error between the output's Gram matrices and the style's (one Gram,
@@ -75,6 +80,7 @@ pub fn style_loss_tiled<B: Backend>(
     style_gram: Tensor<B, 3>,
     tiles: usize,
 ) -> Tensor<B, 1> {
+    let output = f32s(output);
     let [_, _, h, w] = output.dims();
     if tiles.clamp(1, h.min(w)) == 1 {
         return style_loss(output, style_gram);
@@ -92,6 +98,7 @@ pub fn style_loss_tiled<B: Backend>(
 /// channel lets a few pixels set the gain of the rest: the "droplet" through which a
 /// network smuggles statistics past the norm, and which shows as a blob.
 pub fn peak_penalty<B: Backend>(x: Tensor<B, 4>, limit: f64) -> Tensor<B, 1> {
+    let x = f32s(x);
     let [n, c, h, w] = x.dims();
     let f = x.reshape([n * c, h * w]);
     let d = f.clone() - f.mean_dim(1);
@@ -104,6 +111,7 @@ pub fn peak_penalty<B: Backend>(x: Tensor<B, 4>, limit: f64) -> Tensor<B, 1> {
 
 /// Total variation: mean squared difference between vertical and horizontal neighbours.
 pub fn total_variation<B: Backend>(image: Tensor<B, 4>) -> Tensor<B, 1> {
+    let image = f32s(image);
     let [n, c, h, w] = image.dims();
     let dy = image.clone().slice([0..n, 0..c, 1..h, 0..w])
         - image.clone().slice([0..n, 0..c, 0..h - 1, 0..w]);
@@ -125,10 +133,18 @@ pub fn stability_loss<B: Backend>(
     shift: usize,
 ) -> Tensor<B, 1> {
     let [n, c, h, w] = x.dims();
-    let noisy = (f(x.clone() + noise) - y.clone()).square().mean();
-    let moved = f(x.slice([0..n, 0..c, 0..h, shift..w]));
-    let expected = y.slice([0..n, 0..c, 0..h, shift..w]);
+    let noise = noise.cast(FloatDType::from(x.dtype()));
+    let noisy = (f32s(f(x.clone() + noise)) - f32s(y.clone()))
+        .square()
+        .mean();
+    let moved = f32s(f(x.slice([0..n, 0..c, 0..h, shift..w])));
+    let expected = f32s(y.slice([0..n, 0..c, 0..h, shift..w]));
     noisy + (moved - expected).square().mean()
+}
+
+/// `x` in f32 (a no-op where it is).
+fn f32s<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.cast(FloatDType::F32)
 }
 
 #[cfg(test)]

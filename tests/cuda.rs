@@ -35,6 +35,7 @@ fn image_on_cuda_matches_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let style = write_style(&dir.path().join("s.safetensors"), 1.0);
     let input = write_image(&dir.path().join("in.png"), 62, 45);
+    // f32 on both: the GPU's default f16 is checked against f32 below.
     let run = |device: &str| {
         let out = dir.path().join(format!("{device}.png"));
         let output = faststyle()
@@ -43,6 +44,8 @@ fn image_on_cuda_matches_the_cpu() {
                 input.to_str().unwrap(),
                 "--device",
                 device,
+                "--precision",
+                "f32",
                 "--style",
             ])
             .arg(&style)
@@ -65,6 +68,70 @@ fn image_on_cuda_matches_the_cpu() {
         worst <= 2,
         "CPU and CUDA pictures differ by up to {worst} levels"
     );
+}
+
+/// f16, the GPU's default, against f32 on the same GPU: every shipped style on the shipped
+/// photos, within 1 level on 99.9% of the 8-bit values. bf16 keeps 8 bits of mantissa, so
+/// its outputs near 255 are already a level apart: a looser bound, 5%.
+#[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "built without --features cuda")]
+fn f16_and_bf16_on_cuda_stay_close_to_f32_for_every_shipped_style() {
+    if !cuda_or_skip("f16_and_bf16_on_cuda_stay_close_to_f32_for_every_shipped_style") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/photos");
+    let listed = faststyle().args(["styles", "--json"]).output().unwrap();
+    assert_ok(&listed);
+    let styles: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(styles.len() >= 5);
+    for style in styles {
+        let name = style["name"].as_str().unwrap();
+        let run = |precision: &str| {
+            let out = dir.path().join(format!("{name}-{precision}"));
+            let output = faststyle()
+                .arg("image")
+                .arg(&photos)
+                .args([
+                    "--device",
+                    "cuda",
+                    "--precision",
+                    precision,
+                    "--style",
+                    name,
+                ])
+                .arg("--out-dir")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_ok(&output);
+            let mut values = Vec::new();
+            for entry in common::files_in(&out) {
+                values.extend(image::open(out.join(entry)).unwrap().to_rgb8().into_raw());
+            }
+            values
+        };
+        let exact = run("f32");
+        for (precision, bound) in [("f16", 0.001), ("bf16", 0.05)] {
+            let low = run(precision);
+            assert_eq!(exact.len(), low.len());
+            let off = exact
+                .iter()
+                .zip(&low)
+                .filter(|(a, b)| a.abs_diff(**b) > 1)
+                .count() as f64
+                / exact.len() as f64;
+            eprintln!(
+                "{name}: {precision} off f32 by more than 1 level on {:.4}% of values",
+                off * 100.0
+            );
+            assert!(
+                off <= bound,
+                "{name}: {precision} is off f32 by more than 1 level on {:.3}% of values",
+                off * 100.0
+            );
+        }
+    }
 }
 
 #[cfg(feature = "video")]

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::backend::Autodiff;
 use burn::optim::AdamConfig;
+use burn::tensor::FloatDType;
 use serde::Serialize;
 
 use crate::catalog;
@@ -28,6 +29,8 @@ struct NetworkFigures {
     batch: usize,
     frames: usize,
     network_width: f32,
+    /// The number format it ran in: f32, f16 or bf16.
+    precision: &'static str,
     seconds: f64,
     ms_per_frame: f64,
     fps: f64,
@@ -79,8 +82,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     device::check_device(spec)?;
     if args.train {
         let precision = device::set_train_precision(args.precision, spec)?;
-        let mut figures = device::dispatch(spec, TimeTraining { args: &args, spec })?;
-        figures.precision = precision;
+        let mut figures = device::dispatch(
+            spec,
+            TimeTraining {
+                args: &args,
+                spec,
+                compute: precision.compute,
+            },
+        )?;
+        figures.precision = precision.label;
         return report_training(figures, args.json);
     }
     let style = match &args.style {
@@ -92,12 +102,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             StyleFile::from_model(&model, config, StyleMeta::default())
         }
     };
+    let options = StyleOptions {
+        dtype: device::inference_dtype(args.precision, spec)?,
+        ..StyleOptions::default()
+    };
     let network = device::dispatch(
         spec,
         TimeNetwork {
             style: &style,
             args: &args,
             spec,
+            options,
         },
     )?;
     let video = match &args.video {
@@ -113,12 +128,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let n = &network;
     println!(
-        "{}x{} batch {} on {} (network width {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
+        "{}x{} batch {} on {} (network width {}, {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
         n.width,
         n.height,
         n.batch,
         n.device,
         n.network_width,
+        n.precision,
         n.ms_per_frame,
         n.fps,
         n.gflops,
@@ -143,6 +159,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 struct TimeNetwork<'a> {
     style: &'a StyleFile,
+    options: StyleOptions,
     args: &'a BenchArgs,
     spec: DeviceSpec,
 }
@@ -157,7 +174,7 @@ impl BackendTask for TimeNetwork<'_> {
         let stylizer = Stylizer::new(
             model,
             device.clone(),
-            StyleOptions::default(),
+            self.options,
             self.spec == DeviceSpec::Cpu,
         );
         let n = (w * h) as usize;
@@ -180,6 +197,7 @@ impl BackendTask for TimeNetwork<'_> {
             batch,
             frames: timed,
             network_width: self.style.config.width,
+            precision: device::dtype_name(self.options.dtype),
             seconds,
             ms_per_frame: 1e3 * seconds / timed as f64,
             fps: timed as f64 / seconds,
@@ -227,20 +245,21 @@ fn report_training(t: TrainFigures, json: bool) -> Result<()> {
 struct TimeTraining<'a> {
     args: &'a BenchArgs,
     spec: DeviceSpec,
+    compute: FloatDType,
 }
 
 impl BackendTask for TimeTraining<'_> {
     type Output = Result<TrainFigures>;
 
     fn run<B: Kernels>(self, device: B::Device) -> Self::Output {
-        time_steps::<Autodiff<B>>(self.args, self.spec, &device)
+        time_steps::<Autodiff<B>>(self.args, self.spec, (&device, self.compute))
     }
 }
 
 fn time_steps<B: TrainKernels>(
     args: &BenchArgs,
     spec: DeviceSpec,
-    device: &B::Device,
+    (device, compute): (&B::Device, FloatDType),
 ) -> Result<TrainFigures> {
     let (w, h) = args.size();
     let batch = args.batch() as usize;
@@ -253,7 +272,7 @@ fn time_steps<B: TrainKernels>(
     let mut optim = AdamConfig::new().init::<B, Transformer<B>>();
     let photos = vec![Planar::test_pattern(w as usize, h as usize); batch];
     let mut step = |model: Transformer<B>| {
-        let x = picture::to_tensor::<B>(&photos, device);
+        let x = picture::to_tensor::<B>(&photos, device).cast(compute);
         // The loss terms come back as numbers: the step has finished on any backend.
         train_step(
             model,
@@ -333,6 +352,7 @@ fn time_video(
             preserve_color: false,
             strength: 1.0,
             stroke_scale: 1.0,
+            precision: args.precision,
         },
         max_height: None,
         start: None,

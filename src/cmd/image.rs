@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::StyleFile;
 use crate::picture::{self, Planar};
+use crate::stylize::StyleOptions;
 use crate::stylize::Stylizer;
 
 /// Extensions taken from a folder given as input.
@@ -37,10 +38,12 @@ pub fn run(args: ImageArgs) -> Result<()> {
     let jobs = plan(&args, &style_name)?;
     let spec = args.device.resolve();
     device::check_device(spec)?;
+    let options = args.style_args.options(spec)?;
     eprintln!(
-        "style {} ({}), device {spec}, {} image{}",
+        "style {} ({}), device {spec} ({}), {} image{}",
         style_name,
         style.config.describe(),
+        device::dtype_name(options.dtype),
         jobs.len(),
         if jobs.len() == 1 { "" } else { "s" }
     );
@@ -50,6 +53,7 @@ pub fn run(args: ImageArgs) -> Result<()> {
             jobs,
             style,
             style_path,
+            options,
             args: &args,
         },
     )
@@ -191,6 +195,7 @@ struct Stylize<'a> {
     jobs: Vec<Job>,
     style: StyleFile,
     style_path: PathBuf,
+    options: StyleOptions,
     args: &'a ImageArgs,
 }
 
@@ -199,9 +204,8 @@ impl BackendTask for Stylize<'_> {
 
     fn run<B: Kernels>(self, device: B::Device) -> Result<()> {
         let model = self.style.to_model::<B>(&device, &self.style_path)?;
-        let options = self.args.style_args.options();
         // One image per run, so how batches are split does not matter here.
-        let stylizer = Stylizer::new(model, device, options, false);
+        let stylizer = Stylizer::new(model, device, self.options, false);
         let total = self.jobs.len();
         let mut failed = 0;
         let mut last_error = None;

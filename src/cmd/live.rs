@@ -62,6 +62,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
         .transpose()?;
     let spec = args.device.resolve();
     device::check_device(spec)?;
+    let options = args.style_args.options(spec)?;
     let source = Source::open(&input, input_format.as_deref(), &args.input_options).map_err(
         |e| match e {
             Error::Input { path, detail } if camera => Error::Input {
@@ -128,7 +129,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
         Job {
             source,
             styles,
-            options: args.style_args.options(),
+            options,
             config: LiveConfig {
                 capture: CaptureConfig {
                     width,

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
+use burn::tensor::FloatDType;
 
 use crate::catalog;
 use crate::cli::TrainArgs;
@@ -45,6 +46,7 @@ struct Training<'a> {
     resume: bool,
     init: Option<(&'a StyleFile, &'a Path)>,
     teacher: Option<(&'a StyleFile, &'a Path)>,
+    compute: FloatDType,
 }
 
 impl BackendTask for Training<'_> {
@@ -55,7 +57,13 @@ impl BackendTask for Training<'_> {
             init: self.init,
             teacher: self.teacher,
         };
-        train::<Autodiff<B>>(self.settings, self.paths, self.resume, sources, &device)
+        train::<Autodiff<B>>(
+            self.settings,
+            self.paths,
+            self.resume,
+            sources,
+            (&device, self.compute),
+        )
     }
 }
 
@@ -189,7 +197,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         vgg: vgg_path,
     };
     eprintln!(
-        "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec} ({precision}); work folder {}",
+        "training {} from {} on {} ({} steps, batch {}, {}px crops, width {}), device {spec} ({}); work folder {}",
         style_file.display(),
         source.display(),
         args.dataset.display(),
@@ -197,6 +205,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         settings.batch,
         settings.image_size,
         settings.width,
+        precision.label,
         work.display()
     );
     if let Some(t) = &settings.teacher {
@@ -236,6 +245,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             teacher: teacher
                 .as_ref()
                 .map(|(style, path)| (style, path.as_path())),
+            compute: precision.compute,
         },
     )?;
     if report.skipped_photos > 0 {

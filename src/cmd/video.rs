@@ -57,6 +57,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
     let destination =
         Destination::prepare(&output, &input, args.format.as_deref(), args.overwrite)?;
     let devices = DeviceList::resolve(args.device.device.as_ref())?;
+    let options = args.style_args.options(devices[0])?;
 
     let source = Source::open(&input, args.input_format.as_deref(), &args.input_options)?;
     if let (Some(start), Some(total)) = (args.start, source.duration_seconds)
@@ -111,7 +112,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         sink.pixel_format,
         style_name,
         style.config.describe(),
-        describe_devices(&devices),
+        describe_devices(&devices, &options),
     );
     let config = PipelineConfig {
         batch,
@@ -121,7 +122,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         duration: args.duration,
         frames: None,
     };
-    let report = run_job(args, &devices, source, sink, style, style_path, config)?;
+    let report = run_job(&devices, source, sink, (style, style_path, options), config)?;
     let name = destination.name();
     destination.commit(args.overwrite)?;
     if !quiet {
@@ -195,6 +196,7 @@ fn stylize_chunk(
         true,
     )?;
     let devices = DeviceList::resolve(args.device.device.as_ref())?;
+    let options = args.style_args.options(devices[0])?;
     let source = Source::open(input, args.input_format.as_deref(), &args.input_options)?;
     let (width, height) = output_size(source.width, source.height, args.max_height);
     let settings_of_encoder = encode_settings(args);
@@ -222,7 +224,7 @@ fn stylize_chunk(
         first + range.count,
         index.frames(),
         file_stem(&style_path),
-        describe_devices(&devices),
+        describe_devices(&devices, &options),
     );
     let config = PipelineConfig {
         batch: batch_size(args, &devices),
@@ -232,7 +234,7 @@ fn stylize_chunk(
         duration: None,
         frames: Some(range),
     };
-    let report = run_job(args, &devices, source, sink, style, style_path, config)?;
+    let report = run_job(&devices, source, sink, (style, style_path, options), config)?;
     if report.frames_written != range.count {
         return Err(Error::Input {
             path: input_path.clone(),
@@ -270,12 +272,10 @@ fn chunk_settings(args: &VideoArgs, style: &StyleFile, style_path: &Path) -> Str
 
 /// Stylizes `source` into `sink` on `devices`, one worker each.
 fn run_job(
-    args: &VideoArgs,
     devices: &[DeviceSpec],
     source: Source,
     sink: Sink,
-    style: StyleFile,
-    style_path: PathBuf,
+    (style, style_path, options): (StyleFile, PathBuf, StyleOptions),
     config: PipelineConfig,
 ) -> Result<Report> {
     interrupt::install();
@@ -286,7 +286,7 @@ fn run_job(
             sink,
             style,
             style_path,
-            options: args.style_args.options(),
+            options,
             one_at_a_time: devices[0] == DeviceSpec::Cpu,
             names: devices.iter().map(|d| d.to_string()).collect(),
             config,
@@ -309,11 +309,12 @@ fn batch_size(args: &VideoArgs, devices: &[DeviceSpec]) -> usize {
         .unwrap_or(if devices[0] == DeviceSpec::Cpu { 1 } else { 4 })
 }
 
-fn describe_devices(devices: &[DeviceSpec]) -> String {
+fn describe_devices(devices: &[DeviceSpec], options: &StyleOptions) -> String {
+    let precision = device::dtype_name(options.dtype);
     match devices {
-        [one] => format!("device {one}"),
+        [one] => format!("device {one} ({precision})"),
         many => format!(
-            "devices {} (a worker each)",
+            "devices {} (a worker each, {precision})",
             many.iter()
                 .map(|d| d.to_string())
                 .collect::<Vec<_>>()

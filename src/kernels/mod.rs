@@ -16,6 +16,7 @@ pub mod conv;
 mod cube;
 mod dot_bf16;
 pub mod norm;
+pub mod pad;
 #[cfg(test)]
 mod testing;
 mod upsample;
@@ -25,8 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, FloatTensor, PadMode};
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::{DType, FloatDType, Tensor, TensorData, TensorPrimitive};
 
 pub use conv::Padding;
 use conv::{ConvGeom, Frame};
@@ -190,17 +191,28 @@ impl Kernels for burn::backend::Flex {
 }
 
 /// `conv2d(pad(x))` with a square kernel; `bias` has one value per output channel.
+///
+/// The weights follow the input's number format: f16 or bf16 activations cast the f32
+/// weights per use, and the cast's gradient takes their gradients back to f32 (mixed
+/// precision with f32 master weights). Nothing happens where both are f32.
 pub fn conv2d_padded<B: Kernels>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
     bias: Tensor<B, 1>,
     spec: PaddedConv,
 ) -> Tensor<B, 4> {
-    tensor(B::conv2d_padded(float(x), float(weight), float(bias), spec))
+    let dtype = FloatDType::from(x.dtype());
+    tensor(B::conv2d_padded(
+        float(x),
+        float(weight.cast(dtype)),
+        float(bias.cast(dtype)),
+        spec,
+    ))
 }
 
 /// Affine instance norm (and ReLU if `relu`); `gamma` and `beta` have one value per channel,
-/// `eps` is added to each plane's variance.
+/// `eps` is added to each plane's variance. Like [`conv2d_padded`], the parameters follow
+/// the input's number format; the statistics are f32 in every kernel.
 pub fn instance_norm<B: Kernels>(
     x: Tensor<B, 4>,
     gamma: Tensor<B, 1>,
@@ -208,10 +220,11 @@ pub fn instance_norm<B: Kernels>(
     relu: bool,
     eps: f64,
 ) -> Tensor<B, 4> {
+    let dtype = FloatDType::from(x.dtype());
     tensor(B::instance_norm(
         float(x),
-        float(gamma),
-        float(beta),
+        float(gamma.cast(dtype)),
+        float(beta.cast(dtype)),
         relu,
         eps,
     ))
@@ -232,7 +245,7 @@ pub fn reference_conv2d_padded<B: Backend>(
         x
     };
     let (x, conv_pad) = match spec.padding {
-        Padding::Reflect if p > 0 => (x.pad([(p, p), (p, p)], PadMode::Reflect), 0),
+        Padding::Reflect if p > 0 => (pad::pad_hw(x, p, pad::Fill::Reflect), 0),
         Padding::Reflect => (x, 0),
         Padding::Zero => (x, p),
     };

@@ -11,7 +11,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::ops::ConvOptions;
+
+use super::pad::{Fill, pad_hw};
 
 /// `conv2d(reflect_pad_1(upsample_nearest2(x)))` with a 3x3 `weight` (stride 1).
 pub fn conv3x3_upsampled<B: Backend>(
@@ -40,7 +42,7 @@ pub fn conv3x3_upsampled<B: Backend>(
         }
     }
     let y = conv2d(
-        x.pad([(1, 1), (1, 1)], PadMode::Edge),
+        pad_hw(x, 1, Fill::Edge),
         Tensor::cat(phases, 0),
         // cat, not repeat_dim: burn 0.21's autodiff gets repeat_dim's gradient wrong.
         Some(Tensor::cat(vec![bias; 4], 0)),

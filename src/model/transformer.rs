@@ -3,9 +3,10 @@
 //! 9x9 output convolution. Input and output are RGB in 0..255, NCHW.
 
 use crate::kernels::Kernels;
-use burn::module::Module;
-use burn::tensor::Tensor;
-use burn::tensor::ops::PadMode;
+use crate::kernels::pad::{Fill, pad_dim};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{FloatDType, Tensor};
 
 use super::config::TransformerConfig;
 use super::layers::{ConvNorm, InstanceNorm, ReflectConv, ResidualBlock};
@@ -50,6 +51,22 @@ impl<B: Kernels> Transformer<B> {
                 .then(|| InstanceNorm::new(3, eps, device)),
             output_scale: config.output_scale,
         }
+    }
+
+    /// The network with every weight converted to `dtype` (f16 or bf16 for the GPU's
+    /// tensor cores); its layers then compute in the format of their input.
+    pub fn cast(self, dtype: FloatDType) -> Self {
+        struct Cast(FloatDType);
+        impl<B: Backend> ModuleMapper<B> for Cast {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: Param<Tensor<B, D>>,
+            ) -> Param<Tensor<B, D>> {
+                let (id, tensor, mapper) = param.consume();
+                Param::from_mapped_value(id, tensor.cast(self.0), mapper)
+            }
+        }
+        self.map(&mut Cast(dtype))
     }
 
     /// Runs the network on an input whose height and width are multiples of
@@ -133,18 +150,13 @@ pub fn pad_reflect_or_edge<B: Kernels>(
     after: usize,
     dim: usize,
 ) -> Tensor<B, 4> {
-    if before == 0 && after == 0 {
-        return x;
-    }
     let side = x.dims()[dim];
-    let mut pads = [(0, 0); 4];
-    pads[dim] = (before, after);
-    let mode = if before < side && after < side {
-        PadMode::Reflect
+    let fill = if before < side && after < side {
+        Fill::Reflect
     } else {
-        PadMode::Edge
+        Fill::Edge
     };
-    x.pad(pads, mode)
+    pad_dim(x, dim, (before, after), fill)
 }
 
 #[cfg(test)]

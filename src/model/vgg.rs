@@ -6,7 +6,7 @@ use crate::kernels::{Kernels, PaddedConv, Padding, conv2d_padded};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::module::max_pool2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 
 /// File name of the weights, and its md5 (DESIGN.md).
 pub const VGG19_FILE: &str = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5";
@@ -326,7 +326,9 @@ impl<B: Kernels> Vgg19<B> {
     pub fn preprocess(rgb: Tensor<B, 4>) -> Tensor<B, 4> {
         let device = rgb.device();
         let bgr = rgb.flip([1]);
-        let mean = Tensor::<B, 1>::from_floats(BGR_MEAN, &device).reshape([1, 3, 1, 1]);
+        let mean = Tensor::<B, 1>::from_floats(BGR_MEAN, &device)
+            .reshape([1, 3, 1, 1])
+            .cast(FloatDType::from(bgr.dtype()));
         bgr - mean
     }
 

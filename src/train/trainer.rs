@@ -7,7 +7,7 @@ use crate::kernels::TrainKernels;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{ElementConversion, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointState, Losses};
@@ -175,13 +175,15 @@ pub struct Teacher<B: TrainKernels> {
     pub texture: Option<(Vgg19<B>, f64)>,
 }
 
-/// Runs (or resumes) training on an autodiff backend and writes the style file.
+/// Runs (or resumes) training on an autodiff backend and writes the style file. The
+/// networks compute in `compute` (f16 or bf16: mixed precision, see
+/// [`crate::kernels::conv2d_padded`]); the weights, the optimizer and the losses stay f32.
 pub fn train<B: TrainKernels>(
     settings: &TrainSettings,
     paths: &RunPaths,
     resume: bool,
     sources: Sources,
-    device: &B::Device,
+    (device, compute): (&B::Device, FloatDType),
 ) -> Result<TrainReport, Error> {
     let init = sources.init;
     let config = TransformerConfig::new(settings.width, settings.residual_blocks)
@@ -354,7 +356,7 @@ pub fn train<B: TrainKernels>(
             return Err(Error::Interrupted);
         }
         let batch = loader.next_batch()?;
-        let x = picture::to_tensor::<B>(&batch, device);
+        let x = picture::to_tensor::<B>(&batch, device).cast(compute);
         let stability = (settings.stability_weight > 0.0).then(|| {
             Stability::for_step(
                 settings.stability_weight,
@@ -382,8 +384,13 @@ pub fn train<B: TrainKernels>(
         };
         if !terms[3].is_finite() {
             return Err(Error::Internal(format!(
-                "the loss became {} at step {step}; lower --lr or the loss weights",
-                terms[3]
+                "the loss became {} at step {step}; lower --lr or the loss weights{}",
+                terms[3],
+                if compute == FloatDType::F16 {
+                    ", or train with --precision bf16 (f16 has no loss scaling)"
+                } else {
+                    ""
+                }
             )));
         }
         step += 1;
@@ -672,7 +679,9 @@ pub fn distill_step<B: TrainKernels, O: Optimizer<Transformer<B>, B>>(
             .expect("three layers")
             * *weight
     });
-    let mse = (y - target).square().mean();
+    let mse = (y.cast(FloatDType::F32) - target.cast(FloatDType::F32))
+        .square()
+        .mean();
     let mut total = mse.clone();
     if let Some(t) = &texture {
         total = total + t.clone();
@@ -795,5 +804,107 @@ mod tests {
         assert_eq!(warmup_factor(true, 0), 1.0 / INIT_WARMUP_STEPS as f64);
         assert_eq!(warmup_factor(true, INIT_WARMUP_STEPS - 1), 1.0);
         assert_eq!(warmup_factor(true, 10 * INIT_WARMUP_STEPS), 1.0);
+    }
+}
+
+/// Mixed precision on a GPU backend (burn's wgpu over Mesa's lavapipe in CI, the code path
+/// of CUDA): the same loss and gradients as f32, within f16's rounding, with the gradients
+/// of the f32 master weights in f32.
+#[cfg(all(test, feature = "wgpu"))]
+mod mixed_precision_tests {
+    use super::*;
+    use burn::backend::{Autodiff, Wgpu};
+    use burn::module::Param;
+    use burn::tensor::DType;
+
+    type B = Autodiff<Wgpu>;
+
+    #[test]
+    fn f16_training_step_matches_f32() {
+        let device = Default::default();
+        let objective = Objective::<B>::for_benchmarks(None, &device).unwrap();
+        let model = Transformer::<B>::new(&TransformerConfig::new(0.5, 2), &device);
+        let photos: Vec<_> = (0..2)
+            .map(|i| picture::Planar::test_pattern(36 + 4 * i, 28))
+            .map(|p| picture::resize(&p, 32, 32))
+            .collect();
+        let x = picture::to_tensor::<B>(&photos, &device);
+        let run = |compute: FloatDType| {
+            let x = x.clone().cast(compute);
+            let (y, watched) = model.forward_aligned_watched(x.clone());
+            assert_eq!(
+                y.dtype(),
+                DType::from(compute),
+                "the network ran in {compute:?}"
+            );
+            let peaks = watched
+                .into_iter()
+                .map(|a| loss::peak_penalty(a, PEAK_LIMIT))
+                .reduce(|a, b| a + b)
+                .unwrap();
+            let [content, style, tv] = objective.weighted(objective.terms(x, y));
+            let total = content + style + tv + peaks * 1e4;
+            let loss = total.clone().into_scalar().elem::<f64>();
+            let grads = total.backward();
+            let grad = |t: &Param<Tensor<B, 4>>| t.grad(&grads).unwrap();
+            let g = [
+                grad(&model.conv1.conv.weight),
+                grad(&model.res[1].b.conv.weight),
+                grad(&model.out.weight),
+            ];
+            let gamma = model.up1.norm.gamma.grad(&grads).unwrap();
+            (loss, g, gamma)
+        };
+        let (loss32, g32, gamma32) = run(FloatDType::F32);
+        let (loss16, g16, gamma16) = run(FloatDType::F16);
+        let rel = (loss16 - loss32).abs() / loss32.abs();
+        assert!(rel < 0.01, "f16 loss {loss16:.6e} against f32 {loss32:.6e}");
+        let relative_error = |a: Vec<f32>, b: Vec<f32>| {
+            let num: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(x - y).powi(2))
+                .sum();
+            let den: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
+            (num / den.max(1e-30)).sqrt()
+        };
+        let values = |t: burn::tensor::TensorData| {
+            assert_eq!(t.dtype, DType::F32, "master-weight gradients are f32");
+            t.into_vec::<f32>().unwrap()
+        };
+        // The gradients drift further from f32's the further back they flow: measured on
+        // lavapipe 0.015-0.025 (output layer), 0.035-0.049 (up1's norm gain), 0.16-0.17
+        // (second residual block) and 0.26-0.29 (first layer, whose weight gradient sums
+        // over every pixel; two runs, autotune picks differ), where
+        // burn's direct convolution sums in the storage type (burn-cubecl conv/direct.rs);
+        // CUDA's tensor cores sum in f32, and its default is bf16 with f32's range.
+        let data32 = g32
+            .map(|g| g.into_data())
+            .into_iter()
+            .chain([gamma32.into_data()]);
+        let data16 = g16
+            .map(|g| g.into_data())
+            .into_iter()
+            .chain([gamma16.into_data()]);
+        let errors: Vec<f64> = data32
+            .zip(data16)
+            .map(|(a, b)| relative_error(values(a), values(b)))
+            .collect();
+        let names = [
+            "conv1 weight",
+            "res[1].b weight",
+            "out weight",
+            "up1 norm gain",
+        ];
+        eprintln!("f16 training step: loss {rel:.2e} off f32 (relative)");
+        for (name, e) in names.iter().zip(&errors) {
+            eprintln!("f16 training step: {name} gradient {e:.4} off f32 (relative L2)");
+        }
+        for ((name, e), bound) in names.iter().zip(errors).zip([0.45, 0.3, 0.05, 0.1]) {
+            assert!(
+                e < bound,
+                "{name} gradient: f16 off f32 by {e:.4} (relative L2)"
+            );
+        }
     }
 }
