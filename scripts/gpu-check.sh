@@ -16,7 +16,9 @@
 #    PyTorch (cuDNN) on the same layers with random weights at its best: f32, TF32, f16
 #    and bf16 autocast, the network in f16, channels_last, cudnn.benchmark, torch.compile
 #    (benches/peers/torch_infer_peer.py). Prints faststyle's best fps / PyTorch's best, and
-#    faststyle with its CubeCL kernels / with burn's composition of the same layers.
+#    faststyle with its CubeCL kernels / with burn's composition of the same layers, and
+#    frames as 8-bit 4:2:0 planes converted on the device (`bench --yuv`, the video road)
+#    / as f32 RGB pictures.
 # 4. The training step at 256x256, batch 4 and 8: faststyle (VGG19 with random weights,
 #    the same work, so no weights file is needed) against PyTorch in f32 and with AMP
 #    (bf16 and f16 autocast, channels_last; benches/peers/torch_train_peer.py). Prints
@@ -112,6 +114,18 @@ import json, sys
 own, ref = (json.load(open(f))["network"]["fps"] for f in sys.argv[1:3])
 print(f"RATIO own kernels 1920x1080 batch 4 f32: {own:.1f} fps / burn's composition {ref:.1f} fps = {own / ref:.3f}")
 PY
+# The video road: 8-bit 4:2:0 frames up and down, converted on the device (--yuv), against
+# f32 RGB pictures (the figures above), f16 at 1920x1080.
+for batch in 4 8; do
+    json="$out/bench-1920x1080-f16-b$batch-yuv.json"
+    timeout 90 "$bin" bench --device cuda --precision f16 --size 1920x1080 --batch "$batch" --frames 32 \
+        --yuv --json > "$json" 2> "$json.err" || note "faststyle --yuv batch $batch: failed ($(tail -1 "$json.err"))"
+    $python - "$json" "$out/bench-1920x1080-f16-b$batch.json" "$batch" >> "$out/summary.txt" 2>/dev/null <<'PY' || true
+import json, sys
+yuv, rgb = (json.load(open(f))["network"]["fps"] for f in sys.argv[1:3])
+print(f"RATIO 1920x1080 batch {sys.argv[3]} f16, frames as 8-bit 4:2:0 {yuv:.1f} fps / as f32 RGB {rgb:.1f} fps = {yuv / rgb:.3f}")
+PY
+done
 note "faststyle network done at $(elapsed)"
 torch=0
 $python -c 'import torch; assert torch.cuda.is_available()' 2> "$out/torch.err" && torch=1

@@ -581,6 +581,12 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArg,
 
+    /// Time frames as `video` carries them to a GPU: 8-bit 4:2:0 planes up, converted to
+    /// RGB and back on the device, 8-bit planes down (1.5 bytes a pixel each way), instead
+    /// of f32 RGB pictures (12).
+    #[arg(long)]
+    pub yuv: bool,
+
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

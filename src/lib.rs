@@ -22,5 +22,6 @@ pub mod stylize;
 pub mod temporal;
 pub mod train;
 pub mod video;
+pub mod yuv;
 
 pub use error::{Error, Result};

@@ -1,11 +1,12 @@
 //! Running a style on images: the network plus the post-processing a user asked for
 //! (colour preservation, strength). Shared by the image and video commands.
 
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, frames};
 use burn::tensor::FloatDType;
 
 use crate::model::Transformer;
 use crate::picture::{self, Planar};
+use crate::yuv::{Yuv420, YuvModel};
 
 /// What to do with the network's output.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,13 @@ pub struct StyleOptions {
     pub stroke_scale: f32,
     /// The number format the network runs in (`--precision`, resolved for the device).
     pub dtype: FloatDType,
+}
+
+impl StyleOptions {
+    /// Whether the network's output is the result as it is (no post-processing on RGB).
+    pub fn plain(&self) -> bool {
+        self.strength == 1.0 && !self.preserve_color && self.stroke_scale <= 1.0
+    }
 }
 
 impl Default for StyleOptions {
@@ -84,6 +92,33 @@ impl<B: Kernels> Stylizer<B> {
                     out = picture::blend(&out, original, self.options.strength);
                 }
                 out
+            })
+            .collect()
+    }
+
+    /// Stylizes 8-bit 4:2:0 frames of one size and model; the results come back in
+    /// `out`'s matrix and range. With plain options the conversions run on the device (a
+    /// GPU's kernels), else on the host around [`Stylizer::run`].
+    pub fn run_yuv(&self, frames: &[&Yuv420], out: YuvModel) -> Vec<Yuv420> {
+        if !self.options.plain() {
+            let rgb: Vec<Planar> = frames.iter().map(|f| f.to_planar()).collect();
+            return self
+                .run(&rgb)
+                .iter()
+                .map(|p| Yuv420::from_planar(p, out))
+                .collect();
+        }
+        let batches: Vec<&[&Yuv420]> = if self.one_at_a_time {
+            frames.chunks(1).collect()
+        } else {
+            vec![frames]
+        };
+        batches
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .flat_map(|batch| {
+                let input = frames::upload::<B>(batch, self.options.dtype, &self.device);
+                frames::download(self.model.forward(input), out)
             })
             .collect()
     }
@@ -200,6 +235,72 @@ mod precision_tests {
                 "{name} in f16: {:.3}% of values off by more than 1 level (at most {worst})",
                 off * 100.0
             );
+        }
+    }
+
+    /// The video road on a GPU backend: 8-bit 4:2:0 frames converted on the device, in a
+    /// batch of two and from two threads at once (as `video` runs two workers a GPU),
+    /// against the same network fed by the host's conversion.
+    #[test]
+    fn frames_as_4_2_0_planes_on_the_device_match_the_host_conversion() {
+        use crate::yuv::{Yuv420, YuvModel};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = YuvModel::new(YuvModel::BT709, false);
+        let frames: Vec<Yuv420> = ["chelsea.jpg", "astronaut.jpg"]
+            .iter()
+            .map(|name| {
+                let img = picture::load_rgb(&root.join("samples/photos").join(name)).unwrap();
+                let img = image::imageops::resize(&img, 97, 65, image::imageops::Triangle);
+                Yuv420::from_planar(&Planar::from_rgb(&img), model)
+            })
+            .collect();
+        let path = root.join("styles/the-scream.safetensors");
+        let style = StyleFile::load(&path).unwrap();
+        let device: <burn::backend::Wgpu as burn::tensor::backend::BackendTypes>::Device =
+            Default::default();
+        let stylizer = || {
+            let network = style
+                .to_model::<burn::backend::Wgpu>(&device, &path)
+                .unwrap();
+            Stylizer::new(network, device.clone(), StyleOptions::default(), false)
+        };
+        let host: Vec<Yuv420> = frames
+            .iter()
+            .map(|f| {
+                let out = stylizer().run(&[f.to_planar()]);
+                Yuv420::from_planar(&out[0], model)
+            })
+            .collect();
+        let refs: Vec<&Yuv420> = frames.iter().collect();
+        let batched = stylizer().run_yuv(&refs, model);
+        let threaded: Vec<Yuv420> = std::thread::scope(|s| {
+            let handles: Vec<_> = frames
+                .iter()
+                .map(|f| {
+                    let worker = stylizer();
+                    s.spawn(move || worker.run_yuv(&[f], model).remove(0))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (road, got) in [("batched", &batched), ("threaded", &threaded)] {
+            for (k, (g, h)) in got.iter().zip(&host).enumerate() {
+                assert_eq!(g.geometry, h.geometry);
+                let off = g
+                    .data
+                    .iter()
+                    .zip(&h.data)
+                    .filter(|(a, b)| a.abs_diff(**b) > 1)
+                    .count();
+                eprintln!(
+                    "{road} frame {k}: {off} of {} codes off by more than 1",
+                    g.data.len()
+                );
+                assert!(
+                    off * 1000 <= g.data.len(),
+                    "{road} frame {k}: {off} codes off"
+                );
+            }
         }
     }
 }

@@ -26,7 +26,25 @@ fn bench_reports_network_figures_as_json() {
         2.0 * faststyle::model::TransformerConfig::new(0.25, 5).macs_per_pixel() * 64.0 * 48.0
             / 1e9;
     assert!((n["gflop_per_frame"].as_f64().unwrap() - expected_gflop).abs() < 1e-9);
+    assert_eq!(n["frames_as"], "rgb");
     assert!(v["video"].is_null());
+}
+
+#[test]
+fn bench_times_frames_as_4_2_0_planes_on_request() {
+    // Odd sizes: chroma planes rounded up, frames padded to whole words.
+    let out = faststyle()
+        .args([
+            "bench", "--size", "33x17", "--frames", "2", "--batch", "2", "--width", "0.25",
+            "--yuv", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["network"]["frames_as"], "yuv");
+    assert_eq!(v["network"]["frames"], 2);
+    assert!(v["network"]["fps"].as_f64().unwrap() > 0.0);
 }
 
 #[cfg(feature = "video")]

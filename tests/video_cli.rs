@@ -66,6 +66,13 @@ fn keeps_frames_size_timing_and_audio() {
     assert_eq!(files_in(dir.path()), ["in.mp4", "out.mp4", "s.safetensors"]);
 }
 
+/// 8-bit limited range, 8-bit full range (JPEG) and 10-bit inputs, with their file names.
+const PIXEL_FORMATS: [(&str, &str); 3] = [
+    ("p.mp4", "yuv420p"),
+    ("j.mp4", "yuvj420p"),
+    ("t.mkv", "yuv420p10le"),
+];
+
 #[test]
 fn strength_zero_reproduces_the_input_colours() {
     // With the style off, frames go through unchanged but for the RGB round trip and the
@@ -73,11 +80,7 @@ fn strength_zero_reproduces_the_input_colours() {
     // the same run: a wrong YUV matrix or range would show as a much larger difference.
     let dir = tempfile::tempdir().unwrap();
     let style = style(dir.path());
-    for (name, pix_fmt) in [
-        ("p.mp4", "yuv420p"),
-        ("j.mp4", "yuvj420p"),
-        ("t.mkv", "yuv420p10le"),
-    ] {
+    for (name, pix_fmt) in PIXEL_FORMATS {
         let input = make_clip(
             dir.path(),
             name,
@@ -118,6 +121,78 @@ fn strength_zero_reproduces_the_input_colours() {
         assert_eq!(
             a["color_range"], b["color_range"],
             "{pix_fmt}: range not kept"
+        );
+    }
+}
+
+#[test]
+fn frames_as_4_2_0_planes_match_frames_as_rgb() {
+    // The road a GPU takes (8-bit 4:2:0 planes, converted by `Kernels`; here their host
+    // version) against swscale's RGB road, forced either way on the CPU. The two upsample
+    // chroma differently (bilinear against swscale's nearest), which the untrained
+    // network amplifies at the test pattern's colour edges (a mean of 13 levels here, 4
+    // with the-scream); a wrong matrix or range would move whole channels.
+    let dir = tempfile::tempdir().unwrap();
+    let style = style(dir.path());
+    for (name, pix_fmt) in PIXEL_FORMATS {
+        let input = make_clip(
+            dir.path(),
+            name,
+            "96x64",
+            25,
+            0.4,
+            true,
+            &["-c:v", "libx264", "-pix_fmt", pix_fmt, "-c:a", "aac"],
+        );
+        let mut decoded = Vec::new();
+        for form in ["rgb", "yuv"] {
+            let output = dir.path().join(format!("{form}-{name}"));
+            let out = faststyle()
+                .env("FASTSTYLE_FRAME_FORM", form)
+                .args(["video", input.to_str().unwrap(), "--style"])
+                .arg(&style)
+                .arg("-o")
+                .arg(&output)
+                .output()
+                .unwrap();
+            assert_ok(&out);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                stderr.contains("frames as 8-bit 4:2:0"),
+                form == "yuv",
+                "{stderr}"
+            );
+            assert_eq!(frame_count(&output), 10, "{form} {pix_fmt}");
+            let (a, b) = (video_stream(&input), video_stream(&output));
+            assert_eq!(a["pix_fmt"], b["pix_fmt"], "{form}: pixel format not kept");
+            assert_eq!(a["color_range"], b["color_range"], "{form}: range not kept");
+            assert_eq!(packets_md5(&input, "a"), packets_md5(&output, "a"));
+            decoded.push(rgb_frames(&output));
+        }
+        let painted = mean_abs_diff(&rgb_frames(&input), &decoded[0]);
+        let roads = mean_abs_diff(&decoded[0], &decoded[1]);
+        let channel_mean = |d: &[u8], c: usize| {
+            d.iter()
+                .skip(c)
+                .step_by(3)
+                .map(|v| f64::from(*v))
+                .sum::<f64>()
+                / (d.len() / 3) as f64
+        };
+        let shift = (0..3)
+            .map(|c| (channel_mean(&decoded[0], c) - channel_mean(&decoded[1], c)).abs())
+            .fold(0.0, f64::max);
+        eprintln!(
+            "{pix_fmt}: the roads differ by {roads:.2} on average (channel means by at most \
+             {shift:.2}), the style changes the frames by {painted:.2}"
+        );
+        assert!(
+            roads * 5.0 < painted,
+            "{pix_fmt}: {roads:.2} against {painted:.2}"
+        );
+        assert!(
+            shift < 1.5,
+            "{pix_fmt}: a channel's mean moved by {shift:.2}"
         );
     }
 }

@@ -20,6 +20,7 @@ use crate::picture::{self, Planar};
 use crate::stylize::{StyleOptions, Stylizer};
 use crate::train::objective::defaults;
 use crate::train::{Objective, train_step};
+use crate::yuv::{Yuv420, YuvModel};
 
 #[derive(Debug, Serialize)]
 struct NetworkFigures {
@@ -31,6 +32,8 @@ struct NetworkFigures {
     network_width: f32,
     /// The number format it ran in: f32, f16 or bf16.
     precision: &'static str,
+    /// What crossed between host and device: "rgb" (f32) or "yuv" (8-bit 4:2:0, `--yuv`).
+    frames_as: &'static str,
     seconds: f64,
     ms_per_frame: f64,
     fps: f64,
@@ -128,13 +131,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let n = &network;
     println!(
-        "{}x{} batch {} on {} (network width {}, {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
+        "{}x{} batch {} on {} (network width {}, {}, frames as {}): {:.1} ms/frame, {:.2} fps, {:.1} GFLOP/s ({:.1} GFLOP a frame, {} frames in {:.2} s)",
         n.width,
         n.height,
         n.batch,
         n.device,
         n.network_width,
         n.precision,
+        n.frames_as,
         n.ms_per_frame,
         n.fps,
         n.gflops,
@@ -179,13 +183,22 @@ impl BackendTask for TimeNetwork<'_> {
         );
         let n = (w * h) as usize;
         let frame = Planar::test_pattern(w as usize, h as usize);
-        let frames = vec![frame; batch];
-        let _ = stylizer.run(&frames); // warm-up: allocations, kernels
+        let model = YuvModel::new(YuvModel::BT709, false);
+        let planes = Yuv420::from_planar(&frame, model);
+        let (frames, planes) = (vec![frame; batch], vec![&planes; batch]);
+        // Reading the result back forces the work to finish on asynchronous backends.
+        let run = || {
+            if self.args.yuv {
+                stylizer.run_yuv(&planes, model).len()
+            } else {
+                stylizer.run(&frames).len()
+            }
+        };
+        run(); // warm-up: allocations, kernels
         let runs = (self.args.frames as usize).div_ceil(batch);
         let start = Instant::now();
         for _ in 0..runs {
-            // Reading the result back forces the work to finish on asynchronous backends.
-            let _ = stylizer.run(&frames);
+            run();
         }
         let seconds = start.elapsed().as_secs_f64();
         let timed = runs * batch;
@@ -198,6 +211,7 @@ impl BackendTask for TimeNetwork<'_> {
             frames: timed,
             network_width: self.style.config.width,
             precision: device::dtype_name(self.options.dtype),
+            frames_as: if self.args.yuv { "yuv" } else { "rgb" },
             seconds,
             ms_per_frame: 1e3 * seconds / timed as f64,
             fps: timed as f64 / seconds,

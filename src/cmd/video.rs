@@ -11,6 +11,7 @@ use crate::interrupt;
 use crate::model::StyleFile;
 use crate::progress::format_duration;
 use crate::stylize::{StyleOptions, Stylizer};
+use crate::video::batch_choice;
 use crate::video::chunk::{self, ChunkSpec, FrameIndex, Manifest};
 use crate::video::destination::Destination;
 use crate::video::endpoint::Endpoint;
@@ -93,8 +94,9 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         eprintln!("warning: {w}");
     }
     let batch = batch_size(args, &devices);
+    let yuv = yuv_frames(&devices, &options);
     eprintln!(
-        "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), {}, batch {batch}",
+        "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), {}, batch {}{}",
         source.path.display(),
         source.width,
         source.height,
@@ -113,6 +115,12 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         style_name,
         style.config.describe(),
         describe_devices(&devices, &options),
+        if batch == 0 {
+            "to be measured".to_string()
+        } else {
+            batch.to_string()
+        },
+        if yuv { ", frames as 8-bit 4:2:0" } else { "" },
     );
     let config = PipelineConfig {
         batch,
@@ -121,6 +129,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         start: args.start,
         duration: args.duration,
         frames: None,
+        yuv_frames: yuv,
     };
     let report = run_job(&devices, source, sink, (style, style_path, options), config)?;
     let name = destination.name();
@@ -233,6 +242,7 @@ fn stylize_chunk(
         start: None,
         duration: None,
         frames: Some(range),
+        yuv_frames: yuv_frames(&devices, &options),
     };
     let report = run_job(&devices, source, sink, (style, style_path, options), config)?;
     if report.frames_written != range.count {
@@ -279,8 +289,12 @@ fn run_job(
     config: PipelineConfig,
 ) -> Result<Report> {
     interrupt::install();
+    let workers: Vec<DeviceSpec> = devices
+        .iter()
+        .flat_map(|d| std::iter::repeat_n(*d, workers_per_device(*d)))
+        .collect();
     device::dispatch_many(
-        devices,
+        &workers,
         Job {
             source,
             sink,
@@ -288,7 +302,7 @@ fn run_job(
             style_path,
             options,
             one_at_a_time: devices[0] == DeviceSpec::Cpu,
-            names: devices.iter().map(|d| d.to_string()).collect(),
+            names: workers.iter().map(|d| d.to_string()).collect(),
             config,
         },
     )
@@ -302,19 +316,52 @@ fn encode_settings(args: &VideoArgs) -> EncodeSettings {
     }
 }
 
-/// Frames per network run: `--batch`, else 4 on a GPU and 1 on the CPU.
+/// Frames cross to a GPU as 8-bit 4:2:0 planes and are converted there (1.5 bytes a
+/// pixel each way instead of 12), unless the options post-process RGB. The CPU takes f32
+/// RGB from swscale. `FASTSTYLE_FRAME_FORM=rgb` or `yuv` overrides the choice (to compare
+/// the two, and to test the 4:2:0 road without a GPU).
+fn yuv_frames(devices: &[DeviceSpec], options: &StyleOptions) -> bool {
+    match std::env::var("FASTSTYLE_FRAME_FORM").as_deref() {
+        Ok("rgb") => false,
+        Ok("yuv") => true,
+        _ => devices[0] != DeviceSpec::Cpu && options.plain(),
+    }
+}
+
+/// Frames per network run: `--batch`, else 1 on the CPU (see `Stylizer`), and on a GPU 0:
+/// measured when the workers start (`batch_choice`).
 fn batch_size(args: &VideoArgs, devices: &[DeviceSpec]) -> usize {
     args.batch
         .map(|b| b as usize)
-        .unwrap_or(if devices[0] == DeviceSpec::Cpu { 1 } else { 4 })
+        .unwrap_or(if devices[0] == DeviceSpec::Cpu { 1 } else { 0 })
+}
+
+/// Workers (threads with their own copy of the network) per device: on a GPU two, so that
+/// one's upload, download and host work overlap the other's network (double buffering);
+/// `FASTSTYLE_GPU_WORKERS=N` sets another number (to measure the difference).
+fn workers_per_device(spec: DeviceSpec) -> usize {
+    if spec == DeviceSpec::Cpu {
+        return 1;
+    }
+    std::env::var("FASTSTYLE_GPU_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(2)
 }
 
 fn describe_devices(devices: &[DeviceSpec], options: &StyleOptions) -> String {
     let precision = device::dtype_name(options.dtype);
+    let per = workers_per_device(devices[0]);
+    let workers = if per > 1 {
+        format!(", {per} workers each")
+    } else {
+        String::new()
+    };
     match devices {
-        [one] => format!("device {one} ({precision})"),
+        [one] => format!("device {one} ({precision}{workers})"),
         many => format!(
-            "devices {} (a worker each, {precision})",
+            "devices {} ({precision}{workers})",
             many.iter()
                 .map(|d| d.to_string())
                 .collect::<Vec<_>>()
@@ -337,7 +384,7 @@ struct Job {
 impl MultiDeviceTask for Job {
     type Output = Result<Report>;
 
-    fn run<B: Kernels>(self, devices: Vec<B::Device>) -> Result<Report> {
+    fn run<B: Kernels>(mut self, devices: Vec<B::Device>) -> Result<Report> {
         let mut workers = Vec::with_capacity(devices.len());
         for (device, name) in devices.into_iter().zip(self.names) {
             let model = self.style.to_model::<B>(&device, &self.style_path)?;
@@ -345,6 +392,21 @@ impl MultiDeviceTask for Job {
                 name,
                 Stylizer::new(model, device, self.options, self.one_at_a_time),
             ));
+        }
+        if self.config.batch == 0 {
+            let config = &self.config;
+            let (w, h) = (config.width as usize, config.height as usize);
+            let (batch, timings) = batch_choice::measure(&workers[0].1, w, h, config.yuv_frames);
+            let tried: Vec<String> = timings
+                .iter()
+                .map(|(b, fps)| format!("{b}: {fps:.1} fps"))
+                .collect();
+            eprintln!(
+                "batch {batch}, chosen by measurement on {} at {w}x{h} ({})",
+                workers[0].0,
+                tried.join(", ")
+            );
+            self.config.batch = batch;
         }
         pipeline::run(self.source, self.sink, workers, &self.config)
     }

@@ -15,6 +15,7 @@ pub mod conv;
 #[cfg(feature = "gpu-kernels")]
 mod cube;
 mod dot_bf16;
+pub mod frames;
 pub mod norm;
 pub mod pad;
 #[cfg(test)]
@@ -26,9 +27,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::ops::{ConvOptions, FloatTensor, IntTensor};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData, TensorPrimitive};
 
+use crate::yuv::{YuvGeometry, YuvModel};
 pub use conv::Padding;
 use conv::{ConvGeom, Frame};
 
@@ -135,6 +137,26 @@ pub trait Kernels: Backend {
             per_channel(sum_gx),
             per_channel(sum_g),
         ]
+    }
+
+    /// `frames` 8-bit 4:2:0 frames of `geometry` in `model`, packed into 32-bit words
+    /// ([`crate::yuv::pack_words`]), to NCHW RGB 0..255 in `dtype`. The default converts
+    /// on the host; GPU backends convert on the device, so that only the words cross.
+    fn rgb_from_yuv420(
+        words: IntTensor<Self>,
+        frames: usize,
+        geometry: YuvGeometry,
+        model: YuvModel,
+        dtype: FloatDType,
+    ) -> FloatTensor<Self> {
+        let _ = frames;
+        frames::host_rgb_from_yuv420::<Self>(words, geometry, model, dtype)
+    }
+
+    /// NCHW RGB to packed 4:2:0 frames in `model`, the inverse of
+    /// [`Kernels::rgb_from_yuv420`].
+    fn yuv420_from_rgb(x: FloatTensor<Self>, model: YuvModel) -> IntTensor<Self> {
+        frames::host_yuv420_from_rgb::<Self>(x, model)
     }
 }
 

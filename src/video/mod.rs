@@ -2,6 +2,8 @@
 //! by bounded channels, with every non-video stream copied through.
 
 #[cfg(feature = "video")]
+pub mod batch_choice;
+#[cfg(feature = "video")]
 pub mod chunk;
 #[cfg(feature = "video")]
 pub mod convert;
@@ -9,6 +11,8 @@ pub mod convert;
 pub mod destination;
 #[cfg(feature = "video")]
 pub mod endpoint;
+#[cfg(feature = "video")]
+pub mod frame_form;
 #[cfg(feature = "video")]
 pub mod frames;
 #[cfg(feature = "video")]

@@ -19,14 +19,14 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, SendTimeoutError, Sen
 use ff::{Packet, Rational};
 use ffmpeg_next as ff;
 
-use super::convert::{FromRgb, ToRgb};
+use super::frame_form::{self, Exporter, Importer, Picture};
 use super::sink::Sink;
 use super::source::Source;
 use crate::error::Error;
 use crate::interrupt;
-use crate::picture::Planar;
 use crate::progress::Progress;
 use crate::stylize::Stylizer;
+use crate::yuv::YuvModel;
 
 const POLL: Duration = Duration::from_millis(50);
 
@@ -41,6 +41,9 @@ pub struct PipelineConfig {
     /// Exactly the frames whose timestamps (in the video stream's time base) lie in
     /// `[first, end)`, with the source's own timestamps: a chunk of a split run.
     pub frames: Option<FrameRange>,
+    /// Frames travel as 8-bit 4:2:0 planes and the device converts them (GPUs), rather
+    /// than as f32 RGB converted by swscale on the CPU.
+    pub yuv_frames: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +94,7 @@ struct DecodedFrame {
     /// Decode order, from 0: what the reorder buffer sorts by.
     seq: u64,
     pts: Option<i64>,
-    image: Planar,
+    image: Picture,
 }
 
 struct CopiedPacket {
@@ -175,6 +178,7 @@ pub fn run<B: Kernels>(
     let (frames_tx, frames_rx) = channel::bounded::<DecodedFrame>(queue);
     let (styled_tx, styled_rx) = channel::bounded::<DecodedFrame>(queue);
     let (copy_tx, copy_rx) = channel::bounded::<CopiedPacket>(512);
+    let out_model = sink.color.yuv_model();
     let total = expected_frames(&source, config);
     let started = Instant::now();
     // Input stream index → (copy index, input time base), looked up for every packet.
@@ -200,7 +204,7 @@ pub fn run<B: Kernels>(
             .map(|(name, stylizer)| {
                 let (rx, tx) = (frames_rx.clone(), styled_tx.clone());
                 let handle = s.spawn(move || {
-                    let r = stylize_stage(stylizer, batch, rx, tx, shared);
+                    let r = stylize_stage(stylizer, batch, out_model, rx, tx, shared);
                     if matches!(r, Err(StageError::Failed(_))) {
                         shared.stop.store(true, Ordering::SeqCst);
                     }
@@ -361,7 +365,7 @@ fn decode_stage(
         .decoder()
         .video()
         .map_err(|e| input_error(format!("cannot open the video decoder: {e}")))?;
-    let mut to_rgb = ToRgb::new(config.width, config.height);
+    let mut importer = Importer::new(config.yuv_frames, config.width, config.height);
 
     let start_s = config.start.unwrap_or(0.0);
     let end_s = config.duration.map(|d| start_s + d);
@@ -429,7 +433,7 @@ fn decode_stage(
                 }
                 continue;
             }
-            let image = to_rgb
+            let image = importer
                 .convert(&frame)
                 .map_err(|e| input_error(format!("cannot convert a video frame: {e}")))?;
             let pts = if shift {
@@ -567,6 +571,7 @@ fn seek_before(source: &mut Source, pts: i64) -> StageResult<()> {
 fn stylize_stage<B: Kernels>(
     stylizer: Stylizer<B>,
     batch: usize,
+    out_model: YuvModel,
     rx: Receiver<DecodedFrame>,
     tx: Sender<DecodedFrame>,
     shared: &Shared,
@@ -591,7 +596,7 @@ fn stylize_stage<B: Kernels>(
         }
         let (order, images): (Vec<_>, Vec<_>) =
             pending.drain(..).map(|f| ((f.seq, f.pts), f.image)).unzip();
-        let styled = stylizer.run(&images);
+        let styled = frame_form::stylize(&stylizer, images, out_model);
         report.frames += styled.len() as u64;
         for ((seq, pts), image) in order.into_iter().zip(styled) {
             send(
@@ -616,7 +621,7 @@ fn encode_stage(
     let mut report = StageReport::default();
     let mut warnings = Vec::new();
     let mut writer = FrameWriter {
-        from_rgb: FromRgb::new(sink.pixel_format, sink.color),
+        export: Exporter::new(sink.pixel_format, sink.color),
         frame_ticks: {
             let tb = sink.encoder_time_base;
             let fps = sink_frame_rate(&sink);
@@ -705,7 +710,7 @@ fn encode_stage(
 
 /// Converts stylized frames for the encoder and sends them to it.
 struct FrameWriter {
-    from_rgb: FromRgb,
+    export: Exporter,
     frame_ticks: i64,
     last_pts: Option<i64>,
     fixed_pts: u64,
@@ -729,7 +734,7 @@ impl FrameWriter {
         };
         self.last_pts = Some(pts);
         let mut out = self
-            .from_rgb
+            .export
             .convert(&frame.image)
             .map_err(|e| Error::Output {
                 path: sink.path.clone(),

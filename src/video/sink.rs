@@ -462,6 +462,9 @@ fn open_encoder(
     let mut options = Dictionary::new();
     let name = codec.name();
     options.set("crf", &settings.crf.to_string());
+    // As many threads as the encoder can use (as the ffmpeg CLI sets): libavcodec's default
+    // is one, and with a GPU painting the frames the encoder sets the pace.
+    options.set("threads", "auto");
     if ["libx264", "libx265"].contains(&name) {
         options.set("preset", &settings.preset);
     }

@@ -5,13 +5,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Shape};
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{DType, Element, FloatDType, Shape};
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
 use crate::kernels::{Kernels, composed_instance_norm};
+use crate::yuv::{YuvGeometry, YuvModel};
 
 /// Which of the backend's norm methods a custom operation runs.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +92,76 @@ fn register<B: FusionBackend + Kernels>(
     client.register(streams, OperationIr::Custom(desc), op)
 }
 
+/// Which frame conversion a custom operation runs.
+#[derive(Clone, Copy, Debug)]
+enum FrameCall {
+    ToRgb {
+        frames: usize,
+        geometry: YuvGeometry,
+        model: YuvModel,
+        dtype: FloatDType,
+    },
+    ToYuv {
+        model: YuvModel,
+    },
+}
+
+struct FrameOp<B> {
+    desc: CustomOpIr,
+    call: FrameCall,
+    backend: PhantomData<B>,
+}
+
+impl<B> fmt::Debug for FrameOp<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FrameOp({:?})", self.call)
+    }
+}
+
+impl<B: FusionBackend + Kernels> Operation<B::FusionRuntime> for FrameOp<B> {
+    fn execute(
+        &self,
+        handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
+    ) {
+        let ([input], [output]) = self.desc.as_fixed::<1, 1>();
+        match self.call {
+            FrameCall::ToRgb {
+                frames,
+                geometry,
+                model,
+                dtype,
+            } => {
+                let words = handles.get_int_tensor::<B>(input);
+                let rgb = B::rgb_from_yuv420(words, frames, geometry, model, dtype);
+                handles.register_float_tensor::<B>(&output.id, rgb);
+            }
+            FrameCall::ToYuv { model } => {
+                let x = handles.get_float_tensor::<B>(input);
+                handles.register_int_tensor::<B>(&output.id, B::yuv420_from_rgb(x, model));
+            }
+        }
+    }
+}
+
+/// Registers a frame conversion of `input` into one output of this shape and dtype.
+fn register_frame<B: FusionBackend + Kernels>(
+    call: FrameCall,
+    input: burn_fusion::FusionTensor<B::FusionRuntime>,
+    output: (Shape, DType),
+) -> burn_fusion::FusionTensor<B::FusionRuntime> {
+    let client = input.client.clone();
+    let streams = OperationStreams::with_inputs(std::slice::from_ref(&input));
+    let output = TensorIr::uninit(client.create_empty_handle(), output.0, output.1);
+    let desc = CustomOpIr::new("faststyle_frames", &[input.into_ir()], &[output]);
+    let op = FrameOp::<B> {
+        desc: desc.clone(),
+        call,
+        backend: PhantomData,
+    };
+    let [out] = outputs(client.register(streams, OperationIr::Custom(desc), op));
+    out
+}
+
 impl<B: FusionBackend + Kernels> Kernels for Fusion<B> {
     fn device_kernels() -> bool {
         B::device_kernels()
@@ -143,6 +214,34 @@ impl<B: FusionBackend + Kernels> Kernels for Fusion<B> {
             vec![x, stats, gamma, beta, dy],
             &[dx, param.clone(), param],
         ))
+    }
+
+    fn rgb_from_yuv420(
+        words: IntTensor<Self>,
+        frames: usize,
+        geometry: YuvGeometry,
+        model: YuvModel,
+        dtype: FloatDType,
+    ) -> FloatTensor<Self> {
+        let shape = Shape::new([frames, 3, geometry.height, geometry.width]);
+        let call = FrameCall::ToRgb {
+            frames,
+            geometry,
+            model,
+            dtype,
+        };
+        register_frame::<B>(call, words, (shape, dtype.into()))
+    }
+
+    fn yuv420_from_rgb(x: FloatTensor<Self>, model: YuvModel) -> IntTensor<Self> {
+        let dims = &x.shape;
+        let geometry = YuvGeometry {
+            width: dims[3],
+            height: dims[2],
+        };
+        let shape = Shape::new([dims[0] * geometry.words()]);
+        let int = <B as burn::tensor::backend::BackendTypes>::IntElem::dtype();
+        register_frame::<B>(FrameCall::ToYuv { model }, x, (shape, int))
     }
 }
 

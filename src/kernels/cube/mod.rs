@@ -7,12 +7,14 @@ mod fusion;
 mod norm;
 #[cfg(all(test, feature = "wgpu"))]
 mod tests;
+mod yuv;
 
-use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{DType, FloatDType, Tensor};
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
-use super::{Kernels, composed_instance_norm, float, reference_requested, tensor};
+use super::{Kernels, composed_instance_norm, float, frames, reference_requested, tensor};
+use crate::yuv::{YuvGeometry, YuvModel};
 
 impl<R, F, I, BT> Kernels for CubeBackend<R, F, I, BT>
 where
@@ -76,4 +78,31 @@ where
         };
         [dx, column(1), column(0)]
     }
+
+    fn rgb_from_yuv420(
+        words: IntTensor<Self>,
+        frames: usize,
+        geometry: YuvGeometry,
+        model: YuvModel,
+        dtype: FloatDType,
+    ) -> FloatTensor<Self> {
+        if !words_fit(words.dtype) {
+            return frames::host_rgb_from_yuv420::<Self>(words, geometry, model, dtype);
+        }
+        yuv::rgb_from_yuv420(words, frames, geometry, model.to_rgb(), dtype.into())
+    }
+
+    fn yuv420_from_rgb(x: FloatTensor<Self>, model: YuvModel) -> IntTensor<Self> {
+        let int = <I as burn::tensor::Element>::dtype();
+        if !words_fit(int) {
+            return frames::host_yuv420_from_rgb::<Self>(x, model);
+        }
+        yuv::yuv420_from_rgb(x, model.from_rgb(), int)
+    }
+}
+
+/// Whether packed words can live in integers of `dtype` bit for bit (the kernels read
+/// them as u32).
+fn words_fit(dtype: DType) -> bool {
+    matches!(dtype, DType::I32 | DType::U32)
 }

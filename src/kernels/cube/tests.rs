@@ -175,3 +175,99 @@ fn convolutions_match_composition_forward_and_backward() {
     convolution_matches::<Cube>();
     convolution_matches::<Fused>();
 }
+
+/// Frames with every byte value somewhere, at odd sizes (chroma rounded up) and batch 2.
+fn frames(w: usize, h: usize, model: crate::yuv::YuvModel) -> Vec<crate::yuv::Yuv420> {
+    use crate::yuv::{Yuv420, YuvGeometry};
+    let geometry = YuvGeometry {
+        width: w,
+        height: h,
+    };
+    (0..2u32)
+        .map(|k| Yuv420 {
+            geometry,
+            model,
+            data: (0..geometry.bytes() as u32)
+                .map(|i| ((i * 2654435761 + k * 97) >> 13) as u8)
+                .collect(),
+        })
+        .collect()
+}
+
+fn models() -> [crate::yuv::YuvModel; 2] {
+    use crate::yuv::YuvModel;
+    [
+        YuvModel::new(YuvModel::BT709, false),
+        YuvModel::new(YuvModel::BT601, true),
+    ]
+}
+
+/// 4:2:0 frames to RGB on the device against the host reference, f32 and f16, bare and
+/// fused.
+fn rgb_from_yuv420_matches_host<B: Kernels>() {
+    use crate::kernels::frames;
+    use burn::tensor::FloatDType;
+    for (w, h) in [(37, 21), (64, 36), (1, 1)] {
+        for model in models() {
+            let frames_ = frames(w, h, model);
+            let refs: Vec<_> = frames_.iter().collect();
+            let host: Vec<f32> = frames_.iter().flat_map(|f| f.to_planar().data).collect();
+            let host = TensorData::new(host, [2, 3, h, w]);
+            for (dtype, tol) in [(FloatDType::F32, 1e-3), (FloatDType::F16, 0.2)] {
+                let device = Default::default();
+                let got = frames::upload::<B>(&refs, dtype, &device);
+                assert_eq!(got.dtype(), DType::from(dtype));
+                values(got).assert_approx_eq::<f32>(&host, Tolerance::absolute(tol));
+            }
+        }
+    }
+}
+
+/// RGB to 4:2:0 frames on the device against the host reference: the same codes but
+/// where f32 rounding lands a value on the other side of a half level.
+fn yuv420_from_rgb_matches_host<B: Kernels>() {
+    use crate::kernels::frames;
+    use crate::picture::{self, Planar};
+    use crate::yuv::Yuv420;
+    for (w, h) in [(37, 21), (64, 36), (1, 1)] {
+        for model in models() {
+            // Beyond 0..255 on both sides, as a network's output may be.
+            let x = random::<Flex, 4>([2, 3, h, w], 128.0, 90.0);
+            let want: Vec<Yuv420> = picture::from_tensor(x.clone())
+                .iter()
+                .map(|p: &Planar| Yuv420::from_planar(p, model))
+                .collect();
+            let got =
+                frames::download::<B>(Tensor::from_data(x.into_data(), &Default::default()), model);
+            assert_eq!(got.len(), 2);
+            let (mut off, mut total) = (0usize, 0usize);
+            for (g, w_) in got.iter().zip(&want) {
+                assert_eq!(g.geometry, w_.geometry);
+                for (i, (a, b)) in g.data.iter().zip(&w_.data).enumerate() {
+                    assert!(
+                        a.abs_diff(*b) <= 1,
+                        "{w}x{h} {model:?}: code {i} is {a}, not {b}"
+                    );
+                    off += usize::from(a != b);
+                    total += 1;
+                }
+            }
+            assert!(
+                off * 200 <= total,
+                "{w}x{h}: {off} of {total} codes differ by one"
+            );
+        }
+    }
+}
+
+#[test]
+fn frames_convert_to_rgb_on_the_device_like_the_host() {
+    rgb_from_yuv420_matches_host::<Cube>();
+    rgb_from_yuv420_matches_host::<Fused>();
+}
+
+#[test]
+fn frames_convert_from_rgb_on_the_device_like_the_host() {
+    yuv420_from_rgb_matches_host::<Cube>();
+    yuv420_from_rgb_matches_host::<Fused>();
+}
