@@ -10,7 +10,7 @@ use burn::tensor::FloatDType;
 use serde::Serialize;
 
 use crate::catalog;
-use crate::cli::{BenchArgs, StyleArgs};
+use crate::cli::BenchArgs;
 use crate::device::{self, BackendTask, DeviceSpec};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, TrainKernels};
@@ -362,7 +362,7 @@ fn time_video(
         format: None,
         input_format: None,
         input_options: Vec::new(),
-        style_args: StyleArgs {
+        style_args: crate::cli::StyleArgs {
             preserve_color: false,
             strength: 1.0,
             stroke_scale: 1.0,

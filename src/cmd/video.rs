@@ -1,6 +1,7 @@
 //! `faststyle video`: stylize a video file, keeping its audio and everything else.
 
 use crate::kernels::Kernels;
+use ffmpeg_next::format::Pixel;
 use std::path::{Path, PathBuf};
 
 use crate::catalog;
@@ -94,7 +95,7 @@ pub fn stylize_video(args: &VideoArgs, quiet: bool) -> Result<Report> {
         eprintln!("warning: {w}");
     }
     let batch = batch_size(args, &devices);
-    let yuv = yuv_frames(&devices, &options);
+    let yuv = yuv_frames(&devices, &options, source.pixel_format);
     eprintln!(
         "{} ({}x{} {:?}, {:.3} fps{}) -> {} ({}x{} {} {:?}), style {} ({}), {}, batch {}{}",
         source.path.display(),
@@ -242,7 +243,7 @@ fn stylize_chunk(
         start: None,
         duration: None,
         frames: Some(range),
-        yuv_frames: yuv_frames(&devices, &options),
+        yuv_frames: yuv_frames(&devices, &options, source.pixel_format),
     };
     let report = run_job(&devices, source, sink, (style, style_path, options), config)?;
     if report.frames_written != range.count {
@@ -317,15 +318,31 @@ fn encode_settings(args: &VideoArgs) -> EncodeSettings {
 }
 
 /// Frames cross to a GPU as 8-bit 4:2:0 planes and are converted there (1.5 bytes a
-/// pixel each way instead of 12), unless the options post-process RGB. The CPU takes f32
-/// RGB from swscale. `FASTSTYLE_FRAME_FORM=rgb` or `yuv` overrides the choice (to compare
-/// the two, and to test the 4:2:0 road without a GPU).
-fn yuv_frames(devices: &[DeviceSpec], options: &StyleOptions) -> bool {
+/// pixel each way instead of 12), when the source is 4:2:0 (4:2:2 and 4:4:4 sources would
+/// lose chroma) and the options do not post-process RGB. The CPU takes f32 RGB from
+/// swscale. `FASTSTYLE_FRAME_FORM=rgb` or `yuv` overrides the choice (to compare the two,
+/// and to test the 4:2:0 road without a GPU).
+fn yuv_frames(devices: &[DeviceSpec], options: &StyleOptions, source: Pixel) -> bool {
     match std::env::var("FASTSTYLE_FRAME_FORM").as_deref() {
         Ok("rgb") => false,
         Ok("yuv") => true,
-        _ => devices[0] != DeviceSpec::Cpu && options.plain(),
+        _ => devices[0] != DeviceSpec::Cpu && options.plain() && chroma_420(source),
     }
+}
+
+/// Whether frames of this format carry chroma at half resolution both ways.
+fn chroma_420(format: Pixel) -> bool {
+    matches!(
+        format,
+        Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::NV12
+            | Pixel::NV21
+            | Pixel::YUV420P10LE
+            | Pixel::YUV420P10BE
+            | Pixel::YUV420P12LE
+            | Pixel::P010LE
+    )
 }
 
 /// Frames per network run: `--batch`, else 1 on the CPU (see `Stylizer`), and on a GPU 0:
@@ -475,6 +492,23 @@ fn print_report(report: &Report, output: &Path) {
 #[cfg(test)]
 mod tests {
     use super::output_size;
+
+    #[test]
+    fn frames_cross_as_4_2_0_only_from_4_2_0_sources_to_a_gpu_with_plain_options() {
+        use super::{DeviceSpec, Pixel, StyleOptions, yuv_frames};
+        let gpu = [DeviceSpec::Cuda(0)];
+        let plain = StyleOptions::default();
+        assert!(yuv_frames(&gpu, &plain, Pixel::YUV420P));
+        assert!(yuv_frames(&gpu, &plain, Pixel::YUV420P10LE));
+        assert!(!yuv_frames(&gpu, &plain, Pixel::YUV444P));
+        assert!(!yuv_frames(&gpu, &plain, Pixel::YUV422P));
+        assert!(!yuv_frames(&[DeviceSpec::Cpu], &plain, Pixel::YUV420P));
+        let half = StyleOptions {
+            strength: 0.5,
+            ..plain
+        };
+        assert!(!yuv_frames(&gpu, &half, Pixel::YUV420P));
+    }
 
     #[test]
     fn max_height_keeps_aspect_with_even_sides() {
