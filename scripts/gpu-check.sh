@@ -5,6 +5,11 @@
 #   scripts/gpu-check.sh OUT_DIR                   # with a Rust toolchain
 #   scripts/gpu-check.sh OUT_DIR --binary PATH     # with a faststyle built elsewhere
 #                                                  # (--features cuda), no toolchain
+#   ... --clip CLIP.mp4                            # also the end-to-end video figure
+#                                                  # (a 1080p clip)
+#
+# For a machine with no Rust and no FFmpeg, scripts/pack-gpu-carry.sh packs a binary with
+# its own static FFmpeg and a 1080p clip, and scripts/gpu-session.sh runs this script.
 #
 # 1. With a toolchain: builds with CUDA and runs the whole test suite with the GPU as the
 #    default device, plus the CUDA-only tests (output shown).
@@ -23,18 +28,30 @@
 #    the same work, so no weights file is needed) against PyTorch in f32 and with AMP
 #    (bf16 and f16 autocast, channels_last; benches/peers/torch_train_peer.py). Prints
 #    faststyle's ms per step / PyTorch AMP's best.
+# 5. End to end, with --clip and a binary with video: the clip decoded, stylized on the GPU
+#    (f16, frames as 4:2:0 planes, batch 8) and encoded with libx264, against the network
+#    alone and the encoder's own pace (`bench --video`: each stage's fps when busy).
 # PyTorch parts need a python3 with torch (and numpy, Pillow for the picture check); each
 # part has a time limit, so that the whole run stays under 8 minutes.
 set -uo pipefail
-out="${1:?usage: scripts/gpu-check.sh OUT_DIR [--binary PATH]}"
-bin=""
-[ "${2:-}" = "--binary" ] && bin="${3:?--binary needs a path}"
+usage="usage: scripts/gpu-check.sh OUT_DIR [--binary PATH] [--clip CLIP.mp4]"
+out="${1:?$usage}"
+shift
+bin="" clip=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) bin="${2:?--binary needs a path}"; shift 2 ;;
+        --clip) clip="${2:?--clip needs a path}"; shift 2 ;;
+        *) echo "$usage" >&2; exit 2 ;;
+    esac
+done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -n "$bin" ] && bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+[ -n "$clip" ] && clip=$(cd "$(dirname "$clip")" && pwd)/$(basename "$clip")
+python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
 peers=benches/peers
-python=${PYTHON:-python3}
 started=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
 
@@ -198,5 +215,31 @@ if ours and amps:
 PY
 done
 note "training comparison done at $(elapsed)"
+
+# 5. End to end.
+if [ -z "$clip" ]; then
+    note "end to end: SKIPPED (no --clip given)"
+elif ! "$bin" video --help > /dev/null 2>&1; then
+    note "end to end: SKIPPED (this binary has no video: build it with --features static-ffmpeg, README)"
+else
+    # The network alone is timed at 1080p, the size of gpu-bundle's clip.
+    json="$out/bench-video.json"
+    if timeout 150 "$bin" bench --device cuda --precision f16 --size 1920x1080 --batch 8 \
+        --frames 32 --yuv --style the-scream --video "$clip" --json > "$json" 2> "$json.err"; then
+        $python - "$json" >> "$out/summary.txt" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))
+n, v = f["network"], f["video"]
+slower = min(n["fps"], v["encode_fps"])
+print(f"end to end {v['file']}: {v['frames']} frames in {v['seconds']:.1f} s = {v['fps']:.1f} fps; "
+      f"decode {v['decode_fps']:.1f}, stylize {v['stylize_fps']:.1f}, encode {v['encode_fps']:.1f} fps when busy; "
+      f"network alone {n['fps']:.1f} fps ({n['width']}x{n['height']} batch {n['batch']} {n['precision']}, frames as {n['frames_as']})")
+print(f"RATIO end to end {v['fps']:.1f} fps / the slower of network alone and encoder {slower:.1f} fps = {v['fps'] / slower:.3f}")
+PY
+    else
+        note "end to end: failed ($(tail -1 "$json.err"))"
+    fi
+fi
+note "end to end done at $(elapsed)"
 cat "$out/summary.txt"
 exit $tests_rc

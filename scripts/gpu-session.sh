@@ -2,7 +2,8 @@
 # One rented-GPU session in one command: the checks and figures of scripts/gpu-check.sh,
 # then training styles with the minutes left, on a machine that has the NVIDIA driver and
 # a Python with PyTorch but no Rust, no FFmpeg and no internet. CARRY is the folder
-# scripts/pack-gpu-carry.sh made here (binary, VGG19, photos, paintings).
+# scripts/pack-gpu-carry.sh made here (binary, VGG19, photos, paintings, and a 1080p clip
+# for the end-to-end figure when the binary has its own FFmpeg).
 #
 #   scripts/gpu-session.sh CARRY OUT [--minutes M] [--train-flags "FLAGS"] [NAME ...]
 #
@@ -37,7 +38,9 @@ python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]),
     "$carry/faststyle.xz" "$bin" && chmod +x "$bin" || { echo "gpu-session: cannot unpack the binary" >&2; exit 1; }
 
 if [ "$device" = cuda ]; then
-    scripts/gpu-check.sh "$work/check" --binary "$bin" > "$work/check.log" 2>&1
+    clip=()
+    [ -f "$carry/clip-1080p.mp4" ] && clip=(--clip "$carry/clip-1080p.mp4")
+    scripts/gpu-check.sh "$work/check" --binary "$bin" "${clip[@]}" > "$work/check.log" 2>&1
     cp "$work/check/summary.txt" "$out/check-summary.txt"
     tar -C "$work" -cJf "$out/check.tar.xz" check check.log
     cat "$out/check-summary.txt"
