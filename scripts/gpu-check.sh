@@ -49,9 +49,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -n "$bin" ] && bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 [ -n "$clip" ] && clip=$(cd "$(dirname "$clip")" && pwd)/$(basename "$clip")
-python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
 peers=benches/peers
+python=${PYTHON:-python3}
 started=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
 

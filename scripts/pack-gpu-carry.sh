@@ -58,28 +58,28 @@ mapfile -t all < <(find "${datasets[@]}" -type f \( -iname '*.jpg' -o -iname '*.
 total=${#all[@]}
 [ "$total" -gt 0 ] || { echo "pack-gpu-carry: no photos in ${datasets[*]}" >&2; exit 1; }
 [ "$count" -gt "$total" ] && count=$total
-take_photos() { # N: N photos, evenly from the sorted files
-    rm -f "$dest"/photos/*.jpg
-    for ((i = 0; i < $1; i++)); do
-        src="${all[$(( i * total / $1 ))]}"
-        ffmpeg -v error -y -i "$src" -vf "scale='min(384,iw)':'min(384,ih)':force_original_aspect_ratio=decrease" \
-            -q:v 6 "$dest/photos/$(printf '%04d' "$i").jpg"
-    done
-}
+for ((i = 0; i < count; i++)); do
+    src="${all[$(( i * total / count ))]}"
+    ffmpeg -v error -y -i "$src" -vf "scale='min(384,iw)':'min(384,ih)':force_original_aspect_ratio=decrease" \
+        -q:v 6 "$dest/photos/$(printf '%04d' "$i").jpg"
+done
 bytes() { du -sb "$@" | awk '{s += $1} END {print s}'; }
 tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
 limit=$(( 64 * 1048576 - 512 * 1024 ))
-take_photos "$count"
 # Fewer photos where the rest leaves no room for them (a binary with video and the clip
-# take about 4 MiB more than one without).
+# take about 4 MiB more than one without): keep an evenly spread subset of those made.
 photos=$(bytes "$dest/photos")
 room=$(( limit - tree - $(bytes "$dest") + photos ))
 if [ "$photos" -gt "$room" ]; then
     fit=$(( count * room / photos ))
     [ "$fit" -ge 50 ] || { echo "pack-gpu-carry: room for only $fit photos under 64 MiB" >&2; exit 1; }
-    echo "pack-gpu-carry: $count photos do not fit in 64 MiB; taking $fit"
+    echo "pack-gpu-carry: $count photos do not fit in 64 MiB; keeping $fit"
+    keep=()
+    for ((i = 0; i < fit; i++)); do keep[$(( i * count / fit ))]=1; done
+    for ((i = 0; i < count; i++)); do
+        [ -n "${keep[$i]:-}" ] || rm "$dest/photos/$(printf '%04d' "$i").jpg"
+    done
     count=$fit
-    take_photos "$count"
 fi
 
 size=$(bytes "$dest")
