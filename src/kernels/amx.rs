@@ -184,7 +184,11 @@ pub struct PatchMap {
     segments: Vec<Segment>,
     /// Group g's segments are `segments[group_start[g]..group_start[g + 1]]`.
     group_start: Vec<usize>,
+    /// Group g's offset where it is one run of all 16 lanes (most groups), else `PARTIAL`.
+    whole: Vec<usize>,
 }
+
+const PARTIAL: usize = usize::MAX;
 
 impl PatchMap {
     /// # Safety
@@ -215,12 +219,55 @@ impl PatchMap {
             }
             group_start.push(segments.len());
         }
+        let whole = group_start
+            .windows(2)
+            .map(|g| match &segments[g[0]..g[1]] {
+                [s] if s.lane0 == 0 && s.lane1 as usize == ROWS => s.offset,
+                _ => PARTIAL,
+            })
+            .collect();
         PatchMap {
             image,
             row_offsets,
             segments,
             group_start,
+            whole,
         }
+    }
+
+    /// Lanes 0..16 of group `g` of the row whose image starts at `base` (zeros past the
+    /// last group).
+    ///
+    /// # Safety
+    /// `base` must be `image` plus one of `row_offsets`, and the CPU have AVX-512.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    #[inline]
+    unsafe fn load16(&self, base: *const f32, g: usize) -> __m512 {
+        if let Some(&offset) = self.whole.get(g)
+            && offset != PARTIAL
+        {
+            // SAFETY: the group's 16 pixels are consecutive in the row's plane.
+            return unsafe { _mm512_loadu_ps(base.add(offset)) };
+        }
+        let mut v = _mm512_setzero_ps();
+        let (s0, s1) = match self.group_start.get(g + 1) {
+            Some(end) => (self.group_start[g], *end),
+            None => (0, 0),
+        };
+        for seg in &self.segments[s0..s1] {
+            let mask = lanes(seg.lane1 as usize) & !lanes(seg.lane0 as usize);
+            // Lane l reads pixel offset + l - lane0; the masked-off lanes read nothing.
+            let p = base
+                .wrapping_add(seg.offset)
+                .wrapping_sub(seg.lane0 as usize);
+            v = unsafe { _mm512_mask_loadu_ps(v, mask, p) };
+        }
+        v
+    }
+
+    /// Where row j's image starts.
+    fn base(&self, j: usize) -> *const f32 {
+        self.image.wrapping_add(self.row_offsets[j])
     }
 }
 
@@ -236,23 +283,8 @@ impl Rows<'_> {
             Rows::Dense { src, rs, n } => unsafe {
                 load(src.add(j * rs + g * ROWS), n.saturating_sub(g * ROWS))
             },
-            Rows::Patches(map) => {
-                let base = unsafe { map.image.add(map.row_offsets[j]) };
-                let mut v = _mm512_setzero_ps();
-                let (s0, s1) = match map.group_start.get(g + 1) {
-                    Some(end) => (map.group_start[g], *end),
-                    None => (0, 0),
-                };
-                for seg in &map.segments[s0..s1] {
-                    let mask = lanes(seg.lane1 as usize) & !lanes(seg.lane0 as usize);
-                    // Lane l reads pixel offset + l - lane0; the masked-off lanes read nothing.
-                    let p = base
-                        .wrapping_add(seg.offset)
-                        .wrapping_sub(seg.lane0 as usize);
-                    v = unsafe { _mm512_mask_loadu_ps(v, mask, p) };
-                }
-                v
-            }
+            // SAFETY: row j's base is one of the map's rows.
+            Rows::Patches(map) => unsafe { map.load16(map.base(j), g) },
         }
     }
 }
@@ -312,6 +344,22 @@ unsafe fn pack_row_pairs(k: usize, n_blocks: usize, rows: &Rows, dst: *mut u16) 
     for pair in 0..k_blocks * ROWS {
         let i = 2 * pair;
         let (kb, p) = (pair / ROWS, pair % ROWS);
+        let at = |nb: usize| nb * panel + kb * TILE + p * DEPTH;
+        if let Rows::Patches(map) = rows
+            && i + 1 < k
+        {
+            // The two rows' starts once, not per group: this loop is most of the packing.
+            let (r0, r1) = (map.base(i), map.base(i + 1));
+            for nb in 0..n_blocks {
+                // SAFETY: both rows are the map's; `at` lies in the packed panel.
+                unsafe {
+                    let pair = to_bf16(map.load16(r0, nb), map.load16(r1, nb));
+                    let v = _mm512_permutexvar_epi16(interleave, pair);
+                    _mm512_storeu_si512(dst.add(at(nb)) as *mut __m512i, v);
+                }
+            }
+            continue;
+        }
         for nb in 0..n_blocks {
             let row = |r: usize| {
                 if r < k {
@@ -321,8 +369,7 @@ unsafe fn pack_row_pairs(k: usize, n_blocks: usize, rows: &Rows, dst: *mut u16) 
                 }
             };
             let v = unsafe { _mm512_permutexvar_epi16(interleave, to_bf16(row(i), row(i + 1))) };
-            let at = nb * panel + kb * TILE + p * DEPTH;
-            unsafe { _mm512_storeu_si512(dst.add(at) as *mut __m512i, v) };
+            unsafe { _mm512_storeu_si512(dst.add(at(nb)) as *mut __m512i, v) };
         }
     }
 }
@@ -380,88 +427,191 @@ static FORCE_DOT_PRODUCTS: AtomicBool = AtomicBool::new(false);
 /// [`available`] must be true, `a.k == b.k`, and dst must hold m rows of n writable floats.
 pub unsafe fn gemm(a: &PackedA, b: &PackedB, dst: *mut f32, dst_rs: usize, accumulate: bool) {
     assert_eq!(a.k, b.k, "GEMM operands disagree on depth");
-    // The sums of the whole (padded) product, f32, row-major.
-    let cols_padded = b.n_blocks * ROWS;
-    let mut sums = vec![0f32; a.m_blocks * ROWS * cols_padded];
     // SAFETY: `available` (the caller's promise) covers both kernels' instructions.
     unsafe {
         if tiles_available() && !FORCE_DOT_PRODUCTS.load(Ordering::Relaxed) {
-            tile_product(a, b, &mut sums, cols_padded);
+            tile_product(a, b, dst, dst_rs, accumulate);
         } else {
+            // The sums of the whole (padded) product, f32, row-major.
+            let cols_padded = b.n_blocks * ROWS;
+            let mut sums = vec![0f32; a.m_blocks * ROWS * cols_padded];
             super::dot_bf16::add_product(a, b, &mut sums, cols_padded);
+            write_out(&sums, cols_padded, a.m, b.n, dst, dst_rs, accumulate);
         }
-        write_out(&sums, cols_padded, a.m, b.n, dst, dst_rs, accumulate);
     }
 }
 
-/// Adds a * b to `sums` on AMX tiles.
+/// The four 16x16 sums C0..C3 of a 2x2 block of output tiles plus `a0`/`a1` (two row
+/// blocks of A) times `b0`/`b1` (two column blocks of B) over k blocks `k0..k1`; C0..C3 are
+/// in tile registers tmm0..tmm3 before and after.
 ///
 /// # Safety
-/// [`tiles_available`] must be true and `sums` hold a's padded rows x `cols_padded`.
-unsafe fn tile_product(a: &PackedA, b: &PackedB, sums: &mut [f32], cols_padded: usize) {
+/// The tile configuration must be [`CONFIG`], and the panels hold k blocks `k0..k1`.
+#[inline(always)]
+unsafe fn tile_span(
+    a0: *const u16,
+    a1: *const u16,
+    b0: *const u16,
+    b1: *const u16,
+    k0: usize,
+    k1: usize,
+) {
+    const STRIDE: usize = 2 * DEPTH; // bytes per packed tile row
+    for kb in k0..k1 {
+        let off = kb * TILE;
+        // SAFETY: each tile load reads 16 rows of 64 bytes inside a packed panel.
+        unsafe {
+            asm!(
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {s}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {s}*1]",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                a0 = in(reg) a0.add(off),
+                a1 = in(reg) a1.add(off),
+                b0 = in(reg) b0.add(off),
+                b1 = in(reg) b1.add(off),
+                s = in(reg) STRIDE,
+                options(nostack, readonly)
+            )
+        };
+    }
+}
+
+/// Loads C0..C3 (tmm0..tmm3), the 32x32 floats at `c` with rows `rs` floats apart.
+///
+/// # Safety
+/// The tile configuration must be [`CONFIG`] and the 32 rows of 32 floats readable.
+#[inline(always)]
+unsafe fn load_sums(c: *const f32, rs: usize) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        asm!(
+            "tileloadd tmm0, [{c} + {s}*1]",
+            "tileloadd tmm1, [{c1} + {s}*1]",
+            "tileloadd tmm2, [{c2} + {s}*1]",
+            "tileloadd tmm3, [{c3} + {s}*1]",
+            c = in(reg) c,
+            c1 = in(reg) c.add(ROWS),
+            c2 = in(reg) c.add(ROWS * rs),
+            c3 = in(reg) c.add(ROWS * rs + ROWS),
+            s = in(reg) rs * 4,
+            options(nostack, readonly)
+        )
+    };
+}
+
+/// Zeros C0..C3 (tmm0..tmm3).
+///
+/// # Safety
+/// The tile configuration must be [`CONFIG`].
+#[inline(always)]
+unsafe fn zero_sums() {
+    // SAFETY: the caller's promise.
+    unsafe {
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
+        )
+    };
+}
+
+/// Stores C0..C3 (tmm0..tmm3) to the 32x32 floats at `c`, rows `rs` floats apart.
+///
+/// # Safety
+/// The tile configuration must be [`CONFIG`] and the 32 rows of 32 floats writable.
+#[inline(always)]
+unsafe fn store_sums(c: *mut f32, rs: usize) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        asm!(
+            "tilestored [{c} + {s}*1], tmm0",
+            "tilestored [{c1} + {s}*1], tmm1",
+            "tilestored [{c2} + {s}*1], tmm2",
+            "tilestored [{c3} + {s}*1], tmm3",
+            c = in(reg) c,
+            c1 = in(reg) c.add(ROWS),
+            c2 = in(reg) c.add(ROWS * rs),
+            c3 = in(reg) c.add(ROWS * rs + ROWS),
+            s = in(reg) rs * 4,
+            options(nostack)
+        )
+    };
+}
+
+/// dst (+)= a * b on AMX tiles. The 32x32 output blocks that lie wholly inside dst are
+/// summed in dst itself (no scratch matrix to zero and copy out); the few on its right and
+/// bottom edges go through a 32x32 scratch block, whole depth at once.
+///
+/// # Safety
+/// [`tiles_available`] must be true and dst hold a.m rows of b.n floats, `dst_rs` apart.
+unsafe fn tile_product(a: &PackedA, b: &PackedB, dst: *mut f32, dst_rs: usize, accumulate: bool) {
     let k_blocks = a.k_blocks;
     let panel = k_blocks * TILE;
-    const STRIDE: usize = 2 * DEPTH; // bytes per packed tile row
-    let c_stride = cols_padded * 4;
-    // SAFETY (whole block): the configuration is valid on AMX CPUs; every tile load reads
-    // 16 rows of 64 bytes inside a packed panel, every C load and store 16 rows of 16
-    // floats inside `sums`.
+    let (m, n) = (a.m, b.n);
+    // Whole 32x32 blocks.
+    let (m_inner, n_inner) = (m / (2 * ROWS) * 2, n / (2 * ROWS) * 2);
+    let (pa, pb) = (a.data.as_ptr(), b.data.as_ptr());
+    // SAFETY (whole block): the configuration is valid on AMX CPUs; panels hold every k
+    // block of their row or column block; inner blocks lie inside dst, edge blocks are
+    // summed in `edge` and only their parts inside dst are read and written.
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack));
         // The depth goes in spans, so that a span of all of A (m x 512 bf16) stays in L2
-        // while every column block passes over it; the sums go to memory between spans.
+        // while every column block passes over it; the sums go to dst between spans.
         for k0 in (0..k_blocks).step_by(K_SPAN) {
             let k1 = (k0 + K_SPAN).min(k_blocks);
-            for nb in (0..b.n_blocks).step_by(2) {
-                let b0 = b.data.as_ptr().add(nb * panel);
-                let b1 = b0.add(panel);
-                for mb in (0..a.m_blocks).step_by(2) {
-                    let a0 = a.data.as_ptr().add(mb * panel);
-                    let a1 = a0.add(panel);
-                    let c = sums.as_mut_ptr().add(mb * ROWS * cols_padded + nb * ROWS);
-                    let c2 = c.add(ROWS * cols_padded);
-                    asm!(
-                        "tileloadd tmm0, [{c} + {s}*1]",
-                        "tileloadd tmm1, [{c1} + {s}*1]",
-                        "tileloadd tmm2, [{c2} + {s}*1]",
-                        "tileloadd tmm3, [{c3} + {s}*1]",
-                        c = in(reg) c,
-                        c1 = in(reg) c.add(ROWS),
-                        c2 = in(reg) c2,
-                        c3 = in(reg) c2.add(ROWS),
-                        s = in(reg) c_stride,
-                        options(nostack, readonly)
-                    );
-                    for kb in k0..k1 {
-                        let off = kb * TILE;
-                        asm!(
-                            "tileloadd tmm4, [{a0} + {s}*1]",
-                            "tileloadd tmm6, [{b0} + {s}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tileloadd tmm7, [{b1} + {s}*1]",
-                            "tdpbf16ps tmm1, tmm4, tmm7",
-                            "tileloadd tmm5, [{a1} + {s}*1]",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            "tdpbf16ps tmm3, tmm5, tmm7",
-                            a0 = in(reg) a0.add(off),
-                            a1 = in(reg) a1.add(off),
-                            b0 = in(reg) b0.add(off),
-                            b1 = in(reg) b1.add(off),
-                            s = in(reg) STRIDE,
-                            options(nostack, readonly)
+            for nb in (0..n_inner).step_by(2) {
+                for mb in (0..m_inner).step_by(2) {
+                    let c = dst.add(mb * ROWS * dst_rs + nb * ROWS);
+                    if k0 > 0 || accumulate {
+                        load_sums(c, dst_rs);
+                    } else {
+                        zero_sums();
+                    }
+                    let (a0, b0) = (pa.add(mb * panel), pb.add(nb * panel));
+                    tile_span(a0, a0.add(panel), b0, b0.add(panel), k0, k1);
+                    store_sums(c, dst_rs);
+                }
+            }
+        }
+        let mut edge = [0f32; 4 * ROWS * ROWS];
+        for nb in (0..b.n_blocks).step_by(2) {
+            for mb in (0..a.m_blocks).step_by(2) {
+                if nb < n_inner && mb < m_inner {
+                    continue;
+                }
+                let rows = m.saturating_sub(mb * ROWS).min(2 * ROWS);
+                let cols = n.saturating_sub(nb * ROWS).min(2 * ROWS);
+                if rows == 0 || cols == 0 {
+                    continue;
+                }
+                let c = dst.add(mb * ROWS * dst_rs + nb * ROWS);
+                edge.fill(0.0);
+                if accumulate {
+                    for r in 0..rows {
+                        std::ptr::copy_nonoverlapping(
+                            c.add(r * dst_rs),
+                            edge.as_mut_ptr().add(r * 2 * ROWS),
+                            cols,
                         );
                     }
-                    asm!(
-                        "tilestored [{c} + {s}*1], tmm0",
-                        "tilestored [{c1} + {s}*1], tmm1",
-                        "tilestored [{c2} + {s}*1], tmm2",
-                        "tilestored [{c3} + {s}*1], tmm3",
-                        c = in(reg) c,
-                        c1 = in(reg) c.add(ROWS),
-                        c2 = in(reg) c2,
-                        c3 = in(reg) c2.add(ROWS),
-                        s = in(reg) c_stride,
-                        options(nostack)
+                }
+                load_sums(edge.as_ptr(), 2 * ROWS);
+                let (a0, b0) = (pa.add(mb * panel), pb.add(nb * panel));
+                tile_span(a0, a0.add(panel), b0, b0.add(panel), 0, k_blocks);
+                store_sums(edge.as_mut_ptr(), 2 * ROWS);
+                for r in 0..rows {
+                    std::ptr::copy_nonoverlapping(
+                        edge.as_ptr().add(r * 2 * ROWS),
+                        c.add(r * dst_rs),
+                        cols,
                     );
                 }
             }
@@ -540,6 +690,8 @@ mod tests {
             (33, 70, 100, true),
             (64, 129, 577, false),
             (7, 40, 64, true),
+            // Several whole 32x32 blocks each way, over three spans of the depth.
+            (96, 70, 1100, true),
         ] {
             let a = values(m * k, 1);
             // Room for the first, larger packing below.
@@ -573,29 +725,45 @@ mod tests {
                     }
                 }
             }
-            let dst_rs = n + 3;
-            let mut c = vec![0.5f32; m * dst_rs];
-            unsafe { gemm(&pa, &pb, c.as_mut_ptr(), dst_rs, true) };
-            for i in 0..m {
-                for j in 0..dst_rs {
-                    let got = c[i * dst_rs + j];
-                    if j >= n {
-                        assert_eq!(got, 0.5, "wrote outside the matrix");
-                        continue;
-                    }
-                    let (mut exact, mut scale) = (0.5f64, 0f64);
-                    for l in 0..k {
-                        let p = a[i * k + l] as f64 * b[l * b_rs + j * b_cs] as f64;
-                        exact += p;
-                        scale += p.abs();
-                    }
-                    // Each operand carries a relative error under 2^-8.
-                    let tol = scale * 2.0 * 2f64.powi(-8) + 1e-5;
-                    assert!(
-                        (got as f64 - exact).abs() <= tol,
-                        "{m}x{n}x{k}: ({i},{j}) = {got}, want {exact} ± {tol}"
-                    );
+            for accumulate in [true, false] {
+                check_product(&a, &b, (b_rs, b_cs), (m, n, k), &pa, &pb, accumulate);
+            }
+        }
+    }
+
+    /// Runs `gemm` into a matrix of 0.5 with a wider row than n and checks every element.
+    fn check_product(
+        a: &[f32],
+        b: &[f32],
+        (b_rs, b_cs): (usize, usize),
+        (m, n, k): (usize, usize, usize),
+        pa: &PackedA,
+        pb: &PackedB,
+        accumulate: bool,
+    ) {
+        let dst_rs = n + 3;
+        let mut c = vec![0.5f32; m * dst_rs];
+        unsafe { gemm(pa, pb, c.as_mut_ptr(), dst_rs, accumulate) };
+        let start = if accumulate { 0.5 } else { 0.0 };
+        for i in 0..m {
+            for j in 0..dst_rs {
+                let got = c[i * dst_rs + j];
+                if j >= n {
+                    assert_eq!(got, 0.5, "wrote outside the matrix");
+                    continue;
                 }
+                let (mut exact, mut scale) = (start, 0f64);
+                for l in 0..k {
+                    let p = a[i * k + l] as f64 * b[l * b_rs + j * b_cs] as f64;
+                    exact += p;
+                    scale += p.abs();
+                }
+                // Each operand carries a relative error under 2^-8.
+                let tol = scale * 2.0 * 2f64.powi(-8) + 1e-5;
+                assert!(
+                    (got as f64 - exact).abs() <= tol,
+                    "{m}x{n}x{k}: ({i},{j}) = {got}, want {exact} ± {tol}"
+                );
             }
         }
     }

@@ -803,7 +803,12 @@ mod tests {
             height,
             width,
         };
-        cases.extend([(g(40, 36, 1), f(2, 21, 37)), (g(33, 70, 2), f(1, 30, 19))]);
+        // Widths of 37 and 32: runs of 16 pixels that cross a row and ones that never do.
+        cases.extend([
+            (g(40, 36, 1), f(2, 21, 37)),
+            (g(33, 70, 2), f(1, 30, 19)),
+            (g(64, 96, 1), f(1, 12, 32)),
+        ]);
         let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
         let within = |got: &[f32], want: &[f32], scale: &[f32], what: &str| {
             for (i, ((a, b), s)) in got.iter().zip(want).zip(scale).enumerate() {
