@@ -23,17 +23,9 @@ if [ -f "$prefix/lib/libavcodec.a" ] && [ -f "$prefix/lib/libx264.a" ]; then
     echo "build-static-ffmpeg: $prefix already holds the libraries"
     exit 0
 fi
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
-missing=()
-for p in nasm libx264-dev make gcc pkg-config dpkg-dev xz-utils; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "build-static-ffmpeg: installing ${missing[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/lib/apt.sh
+ensure_packages build-static-ffmpeg nasm libx264-dev make gcc pkg-config dpkg-dev xz-utils
 
 # The source of the installed libavcodec, from the distribution's own source lists (a
 # private copy of them with deb-src, so the machine's apt setup is left as it was).

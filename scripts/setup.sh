@@ -10,8 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-
 packages=(
   ffmpeg pkg-config clang
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
@@ -21,15 +19,8 @@ packages=(
   slurmctld slurmd slurm-client
   mesa-vulkan-drivers libvulkan1
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/lib/apt.sh
+ensure_packages setup "${packages[@]}"
 
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust first (https://rustup.rs), then re-run" >&2

@@ -394,6 +394,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=2048))]
     pub image_size: u32,
 
+    /// Crops cover this times 60-100% of a photo's shorter side before they are resized to
+    /// --image-size. With --image-size 128, 0.5 shows the photos at the scale the 256 default
+    /// does, for a step about four times cheaper (then --style-tiles 1 keeps the style
+    /// loss's tiles the size of the default's).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_crop_scale)]
+    pub crop_scale: f32,
+
     /// The painting is scaled down to at most this long side.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..=4096))]
     pub style_size: u32,
@@ -799,6 +806,11 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 fn parse_unit_interval(s: &str) -> Result<f32, String> {
     parse_in(s, 0.0..=1.0)
+}
+
+/// Up to 1/0.6: the largest crop a photo has room for.
+fn parse_crop_scale(s: &str) -> Result<f32, String> {
+    parse_in(s, 0.05..=1.0 / 0.6)
 }
 
 fn parse_stroke_scale(s: &str) -> Result<f32, String> {

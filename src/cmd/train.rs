@@ -137,6 +137,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         steps: args.steps,
         batch: args.batch as usize,
         image_size: args.image_size,
+        crop_scale: args.crop_scale,
         style_size: args.style_size,
         content_weight: args.content_weight,
         style_weight: args.style_weight,

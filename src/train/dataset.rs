@@ -59,14 +59,14 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Square crop of random size (60-100% of the shorter side) and place, resized to `size`,
-/// randomly mirrored.
-pub fn random_crop(img: &RgbImage, size: u32, rng: &mut ChaCha8Rng) -> RgbImage {
+/// Square crop of random size (`scale` x 60-100% of the shorter side, at most all of it)
+/// and place, resized to `size`, randomly mirrored.
+pub fn random_crop(img: &RgbImage, size: u32, scale: f32, rng: &mut ChaCha8Rng) -> RgbImage {
     let (w, h) = img.dimensions();
     let short = w.min(h);
-    let side = ((short as f32) * rng.random_range(0.6..=1.0))
+    let side = ((short as f32) * scale * rng.random_range(0.6..=1.0))
         .round()
-        .max(1.0) as u32;
+        .clamp(1.0, short as f32) as u32;
     let x = rng.random_range(0..=w - side);
     let y = rng.random_range(0..=h - side);
     let crop = image::imageops::crop_imm(img, x, y, side, side).to_image();
@@ -92,6 +92,8 @@ struct Sampler {
     seed: u64,
     batch: usize,
     size: u32,
+    /// See [`random_crop`].
+    crop_scale: f32,
     /// Files that failed to decode, warned about once each.
     bad: Arc<Mutex<HashSet<PathBuf>>>,
     perm_cache: Option<(u64, Vec<usize>)>,
@@ -129,6 +131,7 @@ impl Sampler {
                             return Some(Planar::from_rgb(&random_crop(
                                 &img.to_rgb8(),
                                 self.size,
+                                self.crop_scale,
                                 &mut rng,
                             )));
                         }
@@ -167,7 +170,7 @@ impl BatchLoader {
         files: Vec<PathBuf>,
         seed: u64,
         batch: usize,
-        size: u32,
+        (size, crop_scale): (u32, f32),
         first_step: u64,
         workers: usize,
     ) -> Self {
@@ -183,6 +186,7 @@ impl BatchLoader {
                     seed,
                     batch,
                     size,
+                    crop_scale,
                     bad: bad.clone(),
                     perm_cache: None,
                 };
@@ -243,6 +247,35 @@ impl Drop for BatchLoader {
         self.rx.take();
         for h in self.workers.drain(..) {
             let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span of source columns a crop shows, read back from a photo whose red channel
+    /// is its column.
+    fn columns_shown(scale: f32, seed: u64) -> u32 {
+        let photo = RgbImage::from_fn(400, 300, |x, _| image::Rgb([(x * 255 / 399) as u8, 0, 0]));
+        let out = random_crop(&photo, 64, scale, &mut ChaCha8Rng::seed_from_u64(seed));
+        let reds = out.pixels().map(|p| p[0] as u32);
+        let (lo, hi) = reds.fold((255, 0), |(lo, hi), r| (lo.min(r), hi.max(r)));
+        (hi - lo) * 399 / 255
+    }
+
+    #[test]
+    fn crop_scale_scales_the_part_of_the_photo_a_crop_shows() {
+        for seed in 0..20 {
+            // 60-100% of the shorter side (300): 180-300 columns, then half of that.
+            let full = columns_shown(1.0, seed);
+            assert!((170..=300).contains(&full), "scale 1: {full} columns");
+            let half = columns_shown(0.5, seed);
+            assert!((85..=155).contains(&half), "scale 0.5: {half} columns");
+            // Never more than the photo holds: at the largest scale, always all of it.
+            let all = columns_shown(1.0 / 0.6, seed);
+            assert!(all >= 285, "scale 1/0.6: {all} columns");
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct TrainSettings {
     pub steps: u64,
     pub batch: usize,
     pub image_size: u32,
+    /// How much of a photo a crop covers ([`dataset::random_crop`]); older checkpoints
+    /// used 1.
+    #[serde(default = "one_f32")]
+    pub crop_scale: f32,
     pub style_size: u32,
     pub content_weight: f64,
     pub style_weight: f64,
@@ -79,6 +83,10 @@ pub struct TrainSettings {
 
 fn one() -> usize {
     1
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 fn legacy_output_scale() -> f32 {
@@ -331,7 +339,7 @@ pub fn train<B: TrainKernels>(
         files,
         settings.seed,
         settings.batch,
-        settings.image_size,
+        (settings.image_size, settings.crop_scale),
         start_step,
         workers,
     );
