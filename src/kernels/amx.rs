@@ -487,21 +487,29 @@ unsafe fn tile_span(
 /// The tile configuration must be [`CONFIG`] and the 32 rows of 32 floats readable.
 #[inline(always)]
 unsafe fn load_sums(c: *const f32, rs: usize) {
+    let [c0, c1, c2, c3] = sum_tiles(c as *mut f32, rs);
     // SAFETY: the caller's promise.
     unsafe {
         asm!(
-            "tileloadd tmm0, [{c} + {s}*1]",
+            "tileloadd tmm0, [{c0} + {s}*1]",
             "tileloadd tmm1, [{c1} + {s}*1]",
             "tileloadd tmm2, [{c2} + {s}*1]",
             "tileloadd tmm3, [{c3} + {s}*1]",
-            c = in(reg) c,
-            c1 = in(reg) c.add(ROWS),
-            c2 = in(reg) c.add(ROWS * rs),
-            c3 = in(reg) c.add(ROWS * rs + ROWS),
+            c0 = in(reg) c0,
+            c1 = in(reg) c1,
+            c2 = in(reg) c2,
+            c3 = in(reg) c3,
             s = in(reg) rs * 4,
             options(nostack, readonly)
         )
     };
+}
+
+/// Where C0..C3 of the 32x32 floats at `c` (rows `rs` floats apart) start.
+#[inline(always)]
+fn sum_tiles(c: *mut f32, rs: usize) -> [*mut f32; 4] {
+    let below = c.wrapping_add(ROWS * rs);
+    [c, c.wrapping_add(ROWS), below, below.wrapping_add(ROWS)]
 }
 
 /// Zeros C0..C3 (tmm0..tmm3).
@@ -528,17 +536,18 @@ unsafe fn zero_sums() {
 /// The tile configuration must be [`CONFIG`] and the 32 rows of 32 floats writable.
 #[inline(always)]
 unsafe fn store_sums(c: *mut f32, rs: usize) {
+    let [c0, c1, c2, c3] = sum_tiles(c, rs);
     // SAFETY: the caller's promise.
     unsafe {
         asm!(
-            "tilestored [{c} + {s}*1], tmm0",
+            "tilestored [{c0} + {s}*1], tmm0",
             "tilestored [{c1} + {s}*1], tmm1",
             "tilestored [{c2} + {s}*1], tmm2",
             "tilestored [{c3} + {s}*1], tmm3",
-            c = in(reg) c,
-            c1 = in(reg) c.add(ROWS),
-            c2 = in(reg) c.add(ROWS * rs),
-            c3 = in(reg) c.add(ROWS * rs + ROWS),
+            c0 = in(reg) c0,
+            c1 = in(reg) c1,
+            c2 = in(reg) c2,
+            c3 = in(reg) c3,
             s = in(reg) rs * 4,
             options(nostack)
         )
